@@ -1,0 +1,112 @@
+// Decoded proposer <-> acceptor messages, independent of the protocol version
+// that carried them. Every LSN and term is a bigint (u64 on the wire); ids are
+// 32-char lowercase hex strings.
+
+import type { Lsn, Term } from '../lsn.js';
+
+/** One term-history entry: term `term` starts at `lsn`. */
+export interface TermLsn {
+  term: Term;
+  lsn: Lsn;
+}
+
+/** Ascending list of term switches. */
+export type TermHistory = TermLsn[];
+
+// ---- proposer -> acceptor ----
+
+export interface ProposerGreeting {
+  kind: 'ProposerGreeting';
+  protocolVersion: number;
+  pgVersion: number;
+  /** 16 bytes as 32 hex chars; logging only. */
+  proposerId: string;
+  systemId: bigint;
+  tenantId: string;
+  timelineId: string;
+  tli: number;
+  walSegSize: number;
+}
+
+export interface VoteRequest {
+  kind: 'VoteRequest';
+  term: Term;
+  /** Sent by the C walproposer, ignored by the acceptor. 32 hex chars. */
+  proposerId: string;
+}
+
+export interface ProposerElected {
+  kind: 'ProposerElected';
+  term: Term;
+  startStreamingAt: Lsn;
+  termHistory: TermHistory;
+  timelineStartLsn: Lsn;
+}
+
+export interface AppendRequest {
+  kind: 'AppendRequest';
+  term: Term;
+  /** walproposer's epochStartLsn; ignored by the acceptor. */
+  termStartLsn: Lsn;
+  beginLsn: Lsn;
+  endLsn: Lsn;
+  commitLsn: Lsn;
+  truncateLsn: Lsn;
+  /** 32 hex chars. */
+  proposerUuid: string;
+  /** WAL bytes [beginLsn, endLsn); a view into the received frame, not a copy. */
+  wal: Buffer;
+}
+
+export type ProposerMessage = ProposerGreeting | VoteRequest | ProposerElected | AppendRequest;
+
+// ---- acceptor -> proposer ----
+
+export interface AcceptorGreeting {
+  kind: 'AcceptorGreeting';
+  term: Term;
+  nodeId: bigint;
+}
+
+export interface VoteResponse {
+  kind: 'VoteResponse';
+  term: Term;
+  voteGiven: boolean;
+  flushLsn: Lsn;
+  truncateLsn: Lsn;
+  termHistory: TermHistory;
+  timelineStartLsn: Lsn;
+}
+
+export interface HotStandbyFeedback {
+  /** µs since 2000-01-01 (i64). */
+  ts: bigint;
+  /** FullTransactionId, 0 = invalid. */
+  xmin: bigint;
+  catalogXmin: bigint;
+}
+
+export interface PageserverFeedback {
+  currentTimelineSize: bigint;
+  lastReceivedLsn: Lsn;
+  diskConsistentLsn: Lsn;
+  remoteConsistentLsn: Lsn;
+  /** µs since 2000-01-01 (i64). */
+  replyTime: bigint;
+  /** Sent only when > 0. */
+  shardNumber: number;
+}
+
+export interface AppendResponse {
+  kind: 'AppendResponse';
+  term: Term;
+  flushLsn: Lsn;
+  /** The persisted (control-file) commit_lsn. */
+  commitLsn: Lsn;
+  hsFeedback: HotStandbyFeedback;
+  pageserverFeedback?: PageserverFeedback;
+}
+
+export type AcceptorMessage = AcceptorGreeting | VoteResponse | AppendResponse;
+
+export const EMPTY_HS_FEEDBACK: Readonly<HotStandbyFeedback> = Object.freeze({ ts: 0n, xmin: 0n, catalogXmin: 0n });
