@@ -1,0 +1,68 @@
+// `--dump-control-file` output: the JSON Neon's serde_json produces for
+// TimelinePersistentState (compact, fields in struct order, LSNs as "X/Y",
+// ids as lowercase hex). u64 counters are emitted as exact JSON integers, so
+// this has its own tiny emitter: JSON.stringify cannot print a bigint and a JS
+// number would round a system_id.
+
+import { formatLsn } from '../lsn.js';
+import type { PersistentState } from './interfaces.js';
+
+/** Partial-segment upload statuses (serde variant names), by bincode variant index. */
+export const UPLOAD_STATUS_NAMES = ['InProgress', 'Uploaded', 'Deleting'] as const;
+
+export type JsonValue = string | number | bigint | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/** Compact JSON text; bigints become exact integer literals. */
+export function toJsonText(value: JsonValue): string {
+  if (typeof value === 'bigint') return value.toString();
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new Error(`cannot emit ${value} as JSON`);
+    return String(value);
+  }
+  if (typeof value === 'string' || typeof value === 'boolean' || value === null) return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(toJsonText).join(',')}]`;
+  return `{${Object.entries(value)
+    .map(([k, v]) => `${JSON.stringify(k)}:${toJsonText(v)}`)
+    .join(',')}}`;
+}
+
+/** The serde shape of Neon's TimelinePersistentState, as a JsonValue tree (field order matters). */
+export function controlFileJsonValue(s: Readonly<PersistentState>): JsonValue {
+  return {
+    tenant_id: s.tenantId.toLowerCase(),
+    timeline_id: s.timelineId.toLowerCase(),
+    acceptor_state: {
+      term: s.acceptorState.term,
+      term_history: s.acceptorState.termHistory.map((e) => ({ term: e.term, lsn: formatLsn(e.lsn) })),
+    },
+    server: { pg_version: s.server.pgVersion, system_id: s.server.systemId, wal_seg_size: s.server.walSegSize },
+    proposer_uuid: s.proposerUuid.toLowerCase(),
+    timeline_start_lsn: formatLsn(s.timelineStartLsn),
+    local_start_lsn: formatLsn(s.localStartLsn),
+    commit_lsn: formatLsn(s.commitLsn),
+    backup_lsn: formatLsn(s.backupLsn),
+    peer_horizon_lsn: formatLsn(s.peerHorizonLsn),
+    remote_consistent_lsn: formatLsn(s.remoteConsistentLsn),
+    // PersistedPeers is Vec<(NodeId, PersistedPeerInfo)>: serde writes each tuple as a 2-element array.
+    peers: s.peers.map((p) => [
+      p.nodeId,
+      { backup_lsn: formatLsn(p.backupLsn), term: p.term, flush_lsn: formatLsn(p.flushLsn), commit_lsn: formatLsn(p.commitLsn) },
+    ]),
+    partial_backup: {
+      segments: s.partialBackupSegments.map((seg) => ({
+        status: UPLOAD_STATUS_NAMES[seg.status] ?? `Unknown(${seg.status})`,
+        name: seg.name,
+        commit_lsn: formatLsn(seg.commitLsn),
+        flush_lsn: formatLsn(seg.flushLsn),
+        term: seg.term,
+      })),
+    },
+    // Externally tagged enum: a unit variant is its name, a newtype variant is {name: value}.
+    eviction_state: s.evictionState.kind === 'Offloaded' ? { Offloaded: formatLsn(s.evictionState.flushLsn) } : 'Present',
+  };
+}
+
+/** What `--dump-control-file` prints (no trailing newline, as Neon's `print!`). */
+export function controlFileToJson(s: Readonly<PersistentState>): string {
+  return toJsonText(controlFileJsonValue(s));
+}
