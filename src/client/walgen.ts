@@ -1,0 +1,241 @@
+// Makes valid PostgreSQL WAL without a PostgreSQL: a stream of logical-message
+// records (storage.md §5) laid over 8 KiB pages, starting at any record boundary.
+// Used by tests, the benchmark and the test proposer; content is deterministic per seed.
+
+import { crc32c } from '../storage/crc32c.js';
+import { formatLsn, type Lsn } from '../lsn.js';
+import {
+  RECORD_CRC_OFFSET,
+  RM_LOGICALMSG_ID,
+  SIZE_OF_LONG_PAGE_HEADER,
+  SIZE_OF_RECORD_HEADER,
+  SIZE_OF_SHORT_PAGE_HEADER,
+  WAL_SEGMENT_SIZE,
+  XLOG_BLCKSZ,
+  XLOG_LOGICAL_MESSAGE,
+  XLP_FIRST_IS_CONTRECORD,
+  XLR_BLOCK_ID_DATA_LONG,
+  XLR_BLOCK_ID_DATA_SHORT,
+  encodePageHeader,
+  xlogPageMagic,
+} from '../storage/wal-format.js';
+
+export interface WalGeneratorOptions {
+  /** Where the stream starts: 8-aligned, not inside a page header. */
+  startLsn: Lsn;
+  systemId?: bigint;
+  /** Full PG_VERSION_NUM; selects the page magic. Default 150000 (0xD110). */
+  pgVersion?: number;
+  walSegSize?: number;
+  /** xl_prev of the first record. */
+  prevLsn?: Lsn;
+  /** Seeds message contents and the record sizes generate() picks. Default 1. */
+  seed?: number;
+  /** Logical message prefix (stored NUL-terminated). */
+  prefix?: string;
+}
+
+export interface WalChunk {
+  beginLsn: Lsn;
+  endLsn: Lsn;
+  bytes: Buffer;
+}
+
+/** Bytes of main data before the message: dbId u32, transactional u8 + 3 pad, prefix_size u64, message_size u64. */
+const XL_LOGICAL_MESSAGE_SIZE = 24;
+const PATTERN_SIZE = 65536 + 61;
+
+/** xl_tot_len of a logical message record with `messageLen` bytes and a prefix of `prefixSize` bytes (NUL included). */
+export function logicalMessageRecordLength(messageLen: number, prefixSize: number): number {
+  const main = XL_LOGICAL_MESSAGE_SIZE + prefixSize + messageLen;
+  return SIZE_OF_RECORD_HEADER + (main < 256 ? 2 : 5) + main;
+}
+
+/** Encodes one complete logical-message record (header with CRC + data), without page headers. */
+export function encodeLogicalMessageRecord(prefix: Uint8Array, message: Uint8Array, prevLsn: Lsn, dbId = 5): Buffer {
+  const prefixSize = prefix.length + 1;
+  const main = XL_LOGICAL_MESSAGE_SIZE + prefixSize + message.length;
+  const totLen = logicalMessageRecordLength(message.length, prefixSize);
+  const rec = Buffer.alloc(totLen);
+  rec.writeUInt32LE(totLen, 0);
+  rec.writeUInt32LE(0, 4); // xl_xid: non-transactional
+  rec.writeBigUInt64LE(prevLsn, 8);
+  rec[16] = XLOG_LOGICAL_MESSAGE;
+  rec[17] = RM_LOGICALMSG_ID;
+  let p = SIZE_OF_RECORD_HEADER;
+  if (main < 256) {
+    rec[p++] = XLR_BLOCK_ID_DATA_SHORT;
+    rec[p++] = main;
+  } else {
+    rec[p++] = XLR_BLOCK_ID_DATA_LONG;
+    rec.writeUInt32LE(main, p);
+    p += 4;
+  }
+  rec.writeUInt32LE(dbId, p);
+  rec[p + 4] = 0; // transactional = false
+  rec.writeBigUInt64LE(BigInt(prefixSize), p + 8);
+  rec.writeBigUInt64LE(BigInt(message.length), p + 16);
+  p += XL_LOGICAL_MESSAGE_SIZE;
+  rec.set(prefix, p);
+  p += prefixSize; // NUL already there
+  rec.set(message, p);
+  let crc = crc32c(rec.subarray(SIZE_OF_RECORD_HEADER));
+  crc = crc32c(rec.subarray(0, RECORD_CRC_OFFSET), crc);
+  rec.writeUInt32LE(crc, RECORD_CRC_OFFSET);
+  return rec;
+}
+
+function xorshift(seed: number): () => number {
+  let s = seed >>> 0 || 0x9e3779b9;
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s;
+  };
+}
+
+export class WalGenerator {
+  readonly walSegSize: number;
+  readonly magic: number;
+  readonly systemId: bigint;
+  private readonly prefix: Uint8Array;
+  private readonly rand: () => number;
+  private readonly pattern: Buffer;
+  private patternPos = 0;
+
+  private pos: Lsn;
+  private prev: Lsn;
+  private takenUpTo: Lsn;
+  private buf: Buffer = Buffer.alloc(0);
+  private len = 0;
+  private records = 0;
+
+  constructor(opts: WalGeneratorOptions) {
+    this.walSegSize = opts.walSegSize ?? WAL_SEGMENT_SIZE;
+    if (this.walSegSize % XLOG_BLCKSZ !== 0) throw new Error(`walSegSize ${this.walSegSize} is not a multiple of ${XLOG_BLCKSZ}`);
+    this.magic = xlogPageMagic(opts.pgVersion ?? 150000);
+    this.systemId = opts.systemId ?? 0n;
+    this.prefix = new TextEncoder().encode(opts.prefix ?? 'walgen');
+    if (this.prefix.includes(0)) throw new Error('prefix must not contain NUL');
+    const start = opts.startLsn;
+    const pageOff = Number(start % BigInt(XLOG_BLCKSZ));
+    const hdr = start % BigInt(this.walSegSize) === BigInt(pageOff) ? SIZE_OF_LONG_PAGE_HEADER : SIZE_OF_SHORT_PAGE_HEADER;
+    if (start % 8n !== 0n || (pageOff > 0 && pageOff < hdr)) {
+      throw new Error(`WalGenerator startLsn ${formatLsn(start)} is not a record boundary (8-aligned, outside page headers)`);
+    }
+    this.pos = start;
+    this.takenUpTo = start;
+    this.prev = opts.prevLsn ?? 0n;
+    this.rand = xorshift(opts.seed ?? 1);
+    this.pattern = Buffer.allocUnsafe(PATTERN_SIZE);
+    for (let i = 0; i < PATTERN_SIZE; i++) this.pattern[i] = this.rand() & 0xff;
+  }
+
+  /** Next record position (end of everything appended, padding included). */
+  get lsn(): Lsn {
+    return this.pos;
+  }
+
+  /** Start of the last record appended (xl_prev of the next one). */
+  get prevLsn(): Lsn {
+    return this.prev;
+  }
+
+  get recordCount(): number {
+    return this.records;
+  }
+
+  /** Appends one record whose message is `message`, or `message` deterministic bytes. */
+  appendRecord(message: Uint8Array | number): { start: Lsn; end: Lsn } {
+    const msg = typeof message === 'number' ? this.messageBytes(message) : message;
+    const rec = encodeLogicalMessageRecord(this.prefix, msg, this.prev);
+    const totLen = rec.length;
+    this.ensure(totLen + Math.ceil(totLen / (XLOG_BLCKSZ - SIZE_OF_SHORT_PAGE_HEADER) + 2) * SIZE_OF_LONG_PAGE_HEADER + 8);
+    if (this.pageOffset() === 0) this.pageHeader(0);
+    const start = this.pos;
+    let src = 0;
+    while (src < totLen) {
+      if (this.pageOffset() === 0) this.pageHeader(totLen - src);
+      const k = Math.min(XLOG_BLCKSZ - this.pageOffset(), totLen - src);
+      rec.copy(this.buf, this.len, src, src + k);
+      this.len += k;
+      this.pos += BigInt(k);
+      src += k;
+    }
+    const pad = Number(-this.pos & 7n);
+    this.buf.fill(0, this.len, this.len + pad);
+    this.len += pad;
+    this.pos += BigInt(pad);
+    this.prev = start;
+    this.records++;
+    return { start, end: this.pos };
+  }
+
+  /** Everything appended since the previous take (or the start). */
+  take(): WalChunk {
+    const chunk = { beginLsn: this.takenUpTo, endLsn: this.pos, bytes: this.buf.subarray(0, this.len) };
+    this.buf = Buffer.alloc(0);
+    this.len = 0;
+    this.takenUpTo = this.pos;
+    return chunk;
+  }
+
+  /**
+   * Appends records until at least `totalBytes` more WAL exist, then take()s. With `recordSize`
+   * every message has that many bytes; otherwise sizes vary (mostly small, some spanning pages).
+   */
+  generate(totalBytes: number, recordSize?: number): WalChunk {
+    const target = this.pos + BigInt(totalBytes);
+    while (this.pos < target) this.appendRecord(recordSize ?? this.pickSize());
+    return this.take();
+  }
+
+  private pickSize(): number {
+    const r = this.rand();
+    const bucket = r % 100;
+    if (bucket < 70) return (r >>> 8) % 200;
+    if (bucket < 95) return 200 + ((r >>> 8) % 3000);
+    return 8000 + ((r >>> 8) % 30000);
+  }
+
+  private messageBytes(n: number): Buffer {
+    const out = Buffer.allocUnsafe(n);
+    let o = 0;
+    while (o < n) {
+      const k = Math.min(n - o, PATTERN_SIZE - this.patternPos);
+      this.pattern.copy(out, o, this.patternPos, this.patternPos + k);
+      o += k;
+      this.patternPos = (this.patternPos + k) % PATTERN_SIZE;
+    }
+    // Shift the window so equal-sized messages still differ.
+    this.patternPos = (this.patternPos + 131) % PATTERN_SIZE;
+    return out;
+  }
+
+  private pageOffset(): number {
+    return Number(this.pos % BigInt(XLOG_BLCKSZ));
+  }
+
+  /** Emits the header of the page starting at pos; `remLen` > 0 marks a continuation. */
+  private pageHeader(remLen: number): void {
+    const long = this.pos % BigInt(this.walSegSize) === 0n;
+    const n = encodePageHeader(
+      this.buf,
+      this.len,
+      { magic: this.magic, info: remLen > 0 ? XLP_FIRST_IS_CONTRECORD : 0, pageAddr: this.pos, remLen },
+      long ? { sysid: this.systemId, segSize: this.walSegSize } : undefined,
+    );
+    this.len += n;
+    this.pos += BigInt(n);
+  }
+
+  private ensure(extra: number): void {
+    if (this.len + extra <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.len + extra, this.buf.length * 2, 64 * 1024));
+    this.buf.copy(next, 0, 0, this.len);
+    this.buf = next;
+  }
+}
