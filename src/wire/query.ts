@@ -1,0 +1,107 @@
+// Classification of simple-query strings into safekeeper commands, in the
+// order Neon's handler.rs tries them (prefix matches, first hit wins).
+
+import { parseLsn, type Lsn, type Term } from '../lsn.js';
+import { WireError } from './errors.js';
+import { decodeUtf8 } from './reader.js';
+
+export type SafekeeperQuery =
+  /** psycopg2 sends "SET datestyle TO 'ISO'" on connect; answered without any tenant/auth check. */
+  | { readonly kind: 'set_datestyle' }
+  | {
+      readonly kind: 'start_wal_push';
+      /** Requested proposer/acceptor protocol (default 2). Rejecting 3 is the handler's call. */
+      readonly protoVersion: number;
+      /** Default true; 'false' means the greeting must not create the timeline. */
+      readonly allowTimelineCreation: boolean;
+    }
+  | { readonly kind: 'start_replication'; readonly startLsn: Lsn; readonly term?: Term }
+  | { readonly kind: 'identify_system' }
+  | { readonly kind: 'timeline_status' }
+  /**
+   * The text after "JSON_CTRL", unparsed: its u64 fields are JSON numbers that
+   * JSON.parse would round, so the JSON_CTRL handler parses it bigint-safely.
+   */
+  | { readonly kind: 'json_ctrl'; readonly json: string }
+  | { readonly kind: 'unsupported'; readonly query: string };
+
+export type SafekeeperQueryKind = SafekeeperQuery['kind'];
+
+/** Decodes a Query ('Q') body: drops the trailing NUL (if any) and classifies the text. */
+export function parseQuery(body: Buffer): SafekeeperQuery {
+  const end = body.length > 0 && body[body.length - 1] === 0 ? body.length - 1 : body.length;
+  return classifyQuery(decodeUtf8(body.subarray(0, end), 'query string'));
+}
+
+const DATESTYLE_PREFIX = 'set datestyle to ';
+
+export function classifyQuery(query: string): SafekeeperQuery {
+  // ASCII-only case folding, as Rust's to_ascii_lowercase.
+  if (query.slice(0, DATESTYLE_PREFIX.length).replace(/[A-Z]/g, (c) => c.toLowerCase()) === DATESTYLE_PREFIX) {
+    return { kind: 'set_datestyle' };
+  }
+  if (query.startsWith('START_WAL_PUSH')) return parseStartWalPush(query);
+  if (query.startsWith('START_REPLICATION')) return parseStartReplication(query);
+  if (query.startsWith('IDENTIFY_SYSTEM')) return { kind: 'identify_system' };
+  if (query.startsWith('TIMELINE_STATUS')) return { kind: 'timeline_status' };
+  if (query.startsWith('JSON_CTRL')) return { kind: 'json_ctrl', json: query.slice('JSON_CTRL'.length) };
+  return { kind: 'unsupported', query };
+}
+
+const U32_MAX = 0xffffffff;
+const U64_MAX = (1n << 64n) - 1n;
+
+/**
+ * START_WAL_PUSH [ ( key value [, key value ...] ) ] as Neon HEAD parses it:
+ * comma-separated pairs, key and value separated by whitespace, values may be
+ * single-quoted, unknown keys ignored. (de7e4a34ca ignored everything after
+ * the prefix, so a v3 client was silently served v2 — see protocol.md §4.1.)
+ * Unlike Neon, text after the prefix that is not a parenthesised list is
+ * rejected rather than ignored.
+ */
+function parseStartWalPush(query: string): SafekeeperQuery {
+  const rest = query.slice('START_WAL_PUSH'.length);
+  let protoVersion = 2;
+  let allowTimelineCreation = true;
+  if (rest.trim() === '') return { kind: 'start_wal_push', protoVersion, allowTimelineCreation };
+  const m = /^\s*\((.*)\)\s*$/s.exec(rest);
+  if (!m) throw new WireError(`malformed START_WAL_PUSH option list '${rest.trim()}' in command ${query}`);
+  for (const pair of m[1]!.split(',')) {
+    if (pair === '') continue;
+    const words = pair.split(/\s+/).filter((w) => w !== '');
+    const [key, value] = words;
+    if (key === undefined) throw new WireError(`failed to parse key in START_WAL_PUSH option '${pair}' in command ${query}`);
+    if (value === undefined) throw new WireError(`failed to parse value of START_WAL_PUSH option '${key}' in command ${query}`);
+    const unquoted = value.replace(/^'+|'+$/g, '');
+    if (key === 'proto_version') {
+      const n = /^\+?\d+$/.test(unquoted) ? Number(unquoted) : NaN;
+      if (!(n <= U32_MAX)) throw new WireError(`failed to parse proto_version value ${value} in command ${query}`);
+      protoVersion = n;
+    } else if (key === 'allow_timeline_creation') {
+      if (unquoted !== 'true' && unquoted !== 'false') {
+        throw new WireError(`failed to parse allow_timeline_creation value ${value} in command ${query}`);
+      }
+      allowTimelineCreation = unquoted === 'true';
+    }
+  }
+  return { kind: 'start_wal_push', protoVersion, allowTimelineCreation };
+}
+
+// Neon's regex, unanchored at the end like Rust's captures(): trailing text is ignored.
+const START_REPLICATION_RE =
+  /START_REPLICATION(?: SLOT [^ ]+)?(?: PHYSICAL)? ([0-9A-Fa-f]+\/[0-9A-Fa-f]+)(?: \(term='(\d+)'\))?/;
+
+function parseStartReplication(query: string): SafekeeperQuery {
+  const m = START_REPLICATION_RE.exec(query);
+  if (!m) throw new WireError(`failed to parse START_REPLICATION command ${query}`);
+  let startLsn: Lsn;
+  try {
+    startLsn = parseLsn(m[1]!);
+  } catch {
+    throw new WireError(`failed to parse start LSN ${m[1]} from START_REPLICATION command ${query}`);
+  }
+  if (m[2] === undefined) return { kind: 'start_replication', startLsn };
+  const term = BigInt(m[2]);
+  if (term > U64_MAX) throw new WireError(`invalid term ${m[2]} in START_REPLICATION command ${query}`);
+  return { kind: 'start_replication', startLsn, term };
+}
