@@ -436,6 +436,17 @@ describe('§4 AppendRequest', () => {
     assert.equal(k.acc.flushLsn(), SEG2_END - 0x100n);
   });
 
+  test('no-flush append replies while storage flush is below timeline_start_lsn (degenerate case)', async () => {
+    // A state that knows timeline_start_lsn over empty WAL (all positions 0).
+    const n = newNode({
+      state: { acceptorState: { term: 1n, termHistory: hist([1n, S]) }, timelineStartLsn: S, commitLsn: 0n },
+      wal: { pendingTruncation: false },
+    });
+    assert.equal(n.acc.flushLsn(), S);
+    const r = await n.acc.handleAppend(append({ term: 1n, begin: S }), { flush: false });
+    assert.equal(r?.flushLsn, S, 'raw storage flush 0 before, flush_lsn() S after: moved');
+  });
+
   test('commit_lsn: max with in-memory, capped at flush, monotone, 0 leaves it alone; replies carry the persisted one', async () => {
     const n = await streamingNode(); // flush L2, persisted commit S
     await n.acc.handleAppend(append({ term: 1n, begin: L2, commit: L3 }), { flush: false });
