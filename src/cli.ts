@@ -1,0 +1,93 @@
+#!/usr/bin/env node
+// `safekeeper`: parse Neon's flags, prepare the data dir (lock, node id,
+// startup sync), start, and shut down gracefully on SIGTERM/SIGINT.
+
+import { promises as fs, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ConfigError, parseArgs, type SafekeeperConfig } from './config.js';
+import { createLogger } from './log.js';
+import { Safekeeper } from './safekeeper.js';
+import { controlFileToJson } from './storage/control-file.js';
+import { readControlFile } from './storage/control-store.js';
+import { ensureNodeId, lockDataDir, syncDataDir } from './storage/datadir.js';
+
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+async function run(config: SafekeeperConfig): Promise<number> {
+  if (config.dumpControlFile) {
+    process.stdout.write(controlFileToJson(await readControlFile(config.dumpControlFile)));
+    return 0;
+  }
+  const logger = createLogger(config.logFormat);
+  const datadir = path.resolve(config.datadir);
+  const stat = await fs.stat(datadir).catch(() => null);
+  if (!stat?.isDirectory()) throw new ConfigError(`data directory ${datadir} does not exist (create it first)`);
+  const unlock = await lockDataDir(datadir);
+  try {
+    const nodeId = await ensureNodeId(datadir, config.id, { noSync: config.noSync });
+    if (config.init) {
+      logger.info({ id: nodeId, datadir }, 'safekeeper initialized');
+      return 0;
+    }
+    for (const flag of config.inert) logger.warn({ flag }, `${flag} is accepted for compatibility but does nothing yet`);
+    // Node has no syncfs: fsync what a previous run may have left in the page cache.
+    await syncDataDir(datadir, { noSync: config.noSync });
+    const sk = new Safekeeper({
+      datadir,
+      nodeId,
+      listenPg: config.listenPg,
+      listenHttp: config.listenHttp,
+      extraPgListeners: config.listenPgTenantOnly ? [config.listenPgTenantOnly] : [],
+      noSync: config.noSync,
+      logger,
+      availabilityZone: config.availabilityZone,
+      controlFileSaveIntervalMs: config.controlFileSaveIntervalMs,
+    });
+    await sk.start();
+    await new Promise<void>((resolve) => {
+      const onSignal = (signal: NodeJS.Signals) => {
+        logger.info({ signal }, 'shutting down');
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
+        resolve();
+      };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+    });
+    await sk.stop();
+    return 0;
+  } finally {
+    unlock();
+  }
+}
+
+async function main(): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs(process.argv.slice(2), packageVersion());
+  } catch (err) {
+    process.stderr.write(`safekeeper: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  if (parsed.kind !== 'run') {
+    process.stdout.write(parsed.text + '\n');
+    return;
+  }
+  try {
+    process.exitCode = await run(parsed.config);
+  } catch (err) {
+    process.stderr.write(`safekeeper: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  }
+  // Sockets and timers are closed; exit promptly even if a stray handle lingers.
+  setTimeout(() => process.exit(process.exitCode ?? 0), 100).unref();
+}
+
+void main();

@@ -1,0 +1,209 @@
+// The HTTP API of the first scope (observability.md §2.2): status, metrics,
+// timeline create/list/status/delete, tenant delete, checkpoint, term bump.
+// Handlers are plain functions of (request, params) → response, so the router
+// stays a table.
+
+import { isHexId, type Ttid } from '../ids.js';
+import { parseLsn } from '../lsn.js';
+import type { SafekeeperMetrics } from '../metrics.js';
+import { timelineStatus } from '../timeline/status.js';
+import type { Timelines } from '../timeline/timelines.js';
+import { parseJsonBigintSafe, type JsonValue } from './json.js';
+
+export class HttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+export interface ApiRequest {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  body: string;
+}
+
+export type ApiResponse =
+  | { status: number; json: JsonValue }
+  | { status: number; text: string; contentType: string };
+
+export interface ApiDeps {
+  nodeId: bigint;
+  timelines: Timelines;
+  metrics: SafekeeperMetrics;
+}
+
+type Handler = (req: ApiRequest, params: string[], deps: ApiDeps) => Promise<ApiResponse>;
+
+interface Route {
+  method: string;
+  pattern: RegExp;
+  handler: Handler;
+}
+
+const SEG = '([^/]+)';
+
+function ttidFrom(params: string[]): Ttid {
+  const [tenantId, timelineId] = params;
+  if (!isHexId(tenantId)) throw new HttpError(400, `failed to parse tenant_id: '${tenantId}'`);
+  if (!isHexId(timelineId)) throw new HttpError(400, `failed to parse timeline_id: '${timelineId}'`);
+  return { tenantId: tenantId.toLowerCase(), timelineId: timelineId.toLowerCase() };
+}
+
+function jsonBody(req: ApiRequest): Record<string, unknown> {
+  if (req.body.trim() === '') throw new HttpError(400, 'missing request body');
+  let parsed: unknown;
+  try {
+    parsed = parseJsonBigintSafe(req.body);
+  } catch (err) {
+    throw new HttpError(400, `malformed JSON body: ${(err as Error).message}`);
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new HttpError(400, 'request body must be a JSON object');
+  return parsed as Record<string, unknown>;
+}
+
+function noBody(req: ApiRequest): void {
+  if (req.body.length > 0) throw new HttpError(400, 'this request takes no body');
+}
+
+function onlyLocal(req: ApiRequest): void {
+  const v = req.query.get('only_local');
+  if (v !== null && v !== 'true' && v !== 'false') throw new HttpError(400, `only_local must be true or false, got '${v}'`);
+}
+
+function u64Field(body: Record<string, unknown>, name: string, required: boolean, fallback = 0n): bigint {
+  const v = body[name];
+  if (v === undefined || v === null) {
+    if (required) throw new HttpError(400, `missing field ${name}`);
+    return fallback;
+  }
+  if (typeof v === 'bigint' && v >= 0n && v < 1n << 64n) return v;
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return BigInt(v);
+  throw new HttpError(400, `${name} must be an unsigned 64-bit integer`);
+}
+
+function lsnField(body: Record<string, unknown>, name: string, required: boolean): bigint | undefined {
+  const v = body[name];
+  if (v === undefined || v === null) {
+    if (required) throw new HttpError(400, `missing field ${name}`);
+    return undefined;
+  }
+  if (typeof v !== 'string') throw new HttpError(400, `${name} must be an "X/Y" LSN string`);
+  try {
+    return parseLsn(v);
+  } catch (err) {
+    throw new HttpError(400, (err as Error).message);
+  }
+}
+
+function requireTimeline(deps: ApiDeps, ttid: Ttid) {
+  const tl = deps.timelines.get(ttid);
+  if (!tl) throw new HttpError(404, `NotFound: timeline ${ttid.tenantId}/${ttid.timelineId} not found`);
+  return tl;
+}
+
+const routes: Route[] = [
+  {
+    method: 'GET',
+    pattern: /^\/metrics$/,
+    handler: async (_req, _p, deps) => {
+      const { contentType, body } = await deps.metrics.render();
+      return { status: 200, text: body, contentType };
+    },
+  },
+  { method: 'GET', pattern: /^\/v1\/status$/, handler: async (_r, _p, deps) => ({ status: 200, json: { id: deps.nodeId } }) },
+  {
+    method: 'POST',
+    pattern: /^\/v1\/tenant\/timeline$/,
+    handler: async (req, _p, deps) => {
+      const body = jsonBody(req);
+      const tenantId = body.tenant_id;
+      const timelineId = body.timeline_id;
+      if (typeof tenantId !== 'string' || !isHexId(tenantId)) throw new HttpError(400, 'tenant_id must be 32 hex chars');
+      if (typeof timelineId !== 'string' || !isHexId(timelineId)) throw new HttpError(400, 'timeline_id must be 32 hex chars');
+      const ttid = { tenantId: tenantId.toLowerCase(), timelineId: timelineId.toLowerCase() };
+      const pgVersion = Number(u64Field(body, 'pg_version', true));
+      const systemId = u64Field(body, 'system_id', false);
+      const walSegSize = Number(u64Field(body, 'wal_seg_size', false, 16n * 1024n * 1024n));
+      const commitLsn = lsnField(body, 'commit_lsn', true)!;
+      const seg = BigInt(walSegSize || 1);
+      const localStartLsn = lsnField(body, 'local_start_lsn', false) ?? commitLsn - (commitLsn % seg);
+      try {
+        await deps.timelines.getOrCreate(ttid, { pgVersion, systemId, walSegSize }, commitLsn, localStartLsn);
+      } catch (err) {
+        throw new HttpError(500, (err as Error).message);
+      }
+      return { status: 200, json: null };
+    },
+  },
+  {
+    method: 'GET',
+    pattern: /^\/v1\/tenant\/timeline$/,
+    handler: async (_req, _p, deps) => ({
+      status: 200,
+      json: deps.timelines.list().map((t) => ({ tenant_id: t.ttid.tenantId, timeline_id: t.ttid.timelineId })),
+    }),
+  },
+  {
+    method: 'GET',
+    pattern: new RegExp(`^/v1/tenant/${SEG}/timeline/${SEG}$`),
+    handler: async (_req, params, deps) => ({ status: 200, json: timelineStatus(requireTimeline(deps, ttidFrom(params))) }),
+  },
+  {
+    method: 'DELETE',
+    pattern: new RegExp(`^/v1/tenant/${SEG}/timeline/${SEG}$`),
+    handler: async (req, params, deps) => {
+      const ttid = ttidFrom(params);
+      onlyLocal(req);
+      noBody(req);
+      const r = await deps.timelines.delete(ttid);
+      return { status: 200, json: { dir_existed: r.dir_existed, was_active: r.was_active } };
+    },
+  },
+  {
+    method: 'DELETE',
+    pattern: new RegExp(`^/v1/tenant/${SEG}$`),
+    handler: async (req, params, deps) => {
+      const [tenantId] = params;
+      if (!isHexId(tenantId)) throw new HttpError(400, `failed to parse tenant_id: '${tenantId}'`);
+      onlyLocal(req);
+      noBody(req);
+      const out: Record<string, JsonValue> = {};
+      for (const tl of deps.timelines.list().filter((t) => t.ttid.tenantId === tenantId.toLowerCase())) {
+        const r = await deps.timelines.delete(tl.ttid);
+        out[tl.ttid.timelineId] = { dir_existed: r.dir_existed, was_active: r.was_active };
+      }
+      await deps.timelines.deleteTenantDir(tenantId.toLowerCase());
+      return { status: 200, json: out };
+    },
+  },
+  {
+    method: 'POST',
+    pattern: new RegExp(`^/v1/tenant/${SEG}/timeline/${SEG}/checkpoint$`),
+    handler: async (_req, params, deps) => {
+      await requireTimeline(deps, ttidFrom(params)).checkpoint();
+      return { status: 200, json: null };
+    },
+  },
+  {
+    method: 'POST',
+    pattern: new RegExp(`^/v1/tenant/${SEG}/timeline/${SEG}/term_bump$`),
+    handler: async (req, params, deps) => {
+      const ttid = ttidFrom(params);
+      const body = jsonBody(req);
+      const term = body.term === undefined || body.term === null ? undefined : u64Field(body, 'term', true);
+      const tl = requireTimeline(deps, ttid);
+      const r = await tl.run((a) => a.termBump(term));
+      return { status: 200, json: { previous_term: r.previousTerm, current_term: r.currentTerm } };
+    },
+  },
+];
+
+export async function route(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse> {
+  for (const r of routes) {
+    if (r.method !== req.method) continue;
+    const m = r.pattern.exec(req.path);
+    if (m) return r.handler(req, m.slice(1).map(decodeURIComponent), deps);
+  }
+  throw new HttpError(404, `NotFound: no route for ${req.method} ${req.path}`);
+}

@@ -1,0 +1,108 @@
+// The reader child of a connection: socket bytes → CopyData frames → decoded
+// proposer messages → the session's inbox. One MESSAGES signal per socket
+// chunk at most, never one per message. When the inbox is full the reader
+// leaves frames in the framer and pauses the socket; the inbox calls back when
+// a batch has drained it.
+
+import { fromCallback } from 'xstate';
+import type { ConnectionEvent, ConnectionInput, ReaderEvent } from '../../machines/connection.js';
+import { decodeProposerMessage } from '../protocol/index.js';
+import { WireError } from '../wire/index.js';
+import type { SessionTable } from './session.js';
+
+/** Approximate in-memory size of a queued message (safekeeper_wal_receiver_queue_size_total). */
+export const QUEUED_MESSAGE_OVERHEAD = 128;
+
+export function readerActor(sessions: SessionTable) {
+  return fromCallback<ReaderEvent, ConnectionInput>(({ input, sendBack, receive }) => {
+    const session = sessions.get(input.connId);
+    const { socket, frames, inbox } = session;
+    const send = (e: ConnectionEvent) => sendBack(e);
+    let done = false;
+
+    const finish = (event: ConnectionEvent) => {
+      if (done) return;
+      done = true;
+      socket.pause();
+      send(event);
+    };
+
+    // Pulls as many frames as the inbox has room for; returns how many messages were queued.
+    const pump = (): void => {
+      if (done) return;
+      let queued = 0;
+      let bytes = 0;
+      try {
+        while (!inbox.full) {
+          const frame = frames.next();
+          if (!frame) break;
+          if (frame.tag === 'd') {
+            const msg = decodeProposerMessage(frame.body);
+            inbox.push(msg);
+            queued++;
+            bytes += QUEUED_MESSAGE_OVERHEAD + (msg.kind === 'AppendRequest' ? msg.wal.length : 0);
+          } else if (frame.tag === 'c' || frame.tag === 'X') {
+            // CopyDone or Terminate: the proposer is finished with this stream.
+            finish({ type: 'EOF' });
+            break;
+          } else if (frame.tag === 'f') {
+            finish({ type: 'READ_ERROR', message: `client failed the COPY stream: ${frame.body.toString('utf8').replace(/\0$/, '')}` });
+            break;
+          } else {
+            finish({ type: 'READ_ERROR', message: `unexpected message '${frame.tag}' in CopyBoth mode` });
+            break;
+          }
+        }
+      } catch (err) {
+        const what = err instanceof WireError ? 'malformed frame' : 'invalid message';
+        finish({ type: 'READ_ERROR', message: `${what}: ${err instanceof Error ? err.message : String(err)}` });
+      }
+      if (queued > 0) {
+        session.metrics?.queueDepthTotal.inc(queued);
+        session.metrics?.queueSizeTotal.inc(bytes);
+        send({ type: 'MESSAGES' });
+      }
+      if (!done) {
+        if (inbox.full) socket.pause();
+        else if (socket.isPaused()) socket.resume();
+      }
+    };
+
+    const onData = (chunk: Buffer) => {
+      frames.push(chunk);
+      pump();
+    };
+    const onEnd = () => finish({ type: 'EOF' });
+    const onError = (err: Error) => finish({ type: 'READ_ERROR', message: `socket error: ${err.message}` });
+    const onTimeout = () => {
+      finish({ type: 'READ_ERROR', message: 'no data from the walproposer for 600 s, closing' });
+    };
+
+    // Shutdown: read nothing more; what is queued is still processed and flushed.
+    receive((event) => {
+      if (event.type === 'STOP') {
+        done = true;
+        socket.pause();
+      }
+    });
+    inbox.onRoom(() => pump());
+    socket.on('data', onData);
+    socket.on('end', onEnd);
+    socket.on('close', onEnd);
+    socket.on('error', onError);
+    socket.on('timeout', onTimeout);
+    // Bytes pipelined behind START_WAL_PUSH are already in the framer.
+    pump();
+    socket.resume();
+
+    return () => {
+      done = true;
+      inbox.onRoom(null);
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      socket.off('close', onEnd);
+      socket.off('error', onError);
+      socket.off('timeout', onTimeout);
+    };
+  });
+}

@@ -1,0 +1,121 @@
+// Everything one START_WAL_PUSH connection owns outside its statechart: the
+// socket, the framer holding bytes not yet parsed, the inbound queue, and the
+// timeline once the greeting has named it. The connection actor and its
+// children reach it by conn_id; it never enters machine context or events
+// (inspection observers would see sockets and WAL buffers).
+
+import type { Socket } from 'node:net';
+import type { Logger } from '../log.js';
+import type { Ttid } from '../ids.js';
+import type { SafekeeperMetrics } from '../metrics.js';
+import type { Timeline } from '../timeline/timeline.js';
+import { BackendSerializer, SqlState, type FrameReader } from '../wire/index.js';
+import { Inbox } from './inbox.js';
+
+export interface SessionInit {
+  connId: number;
+  socket: Socket;
+  frames: FrameReader;
+  ttid: Ttid;
+  peer: string;
+  appName: string | undefined;
+  allowTimelineCreation: boolean;
+  logger: Logger;
+  metrics: SafekeeperMetrics | null;
+  ioLabels: { client_az: string; sk_az: string; app_name: string; same_az: string };
+}
+
+export class WalPushSession {
+  readonly connId: number;
+  readonly socket: Socket;
+  readonly frames: FrameReader;
+  readonly ttid: Ttid;
+  readonly peer: string;
+  readonly appName: string | undefined;
+  readonly allowTimelineCreation: boolean;
+  readonly inbox = new Inbox();
+  readonly metrics: SafekeeperMetrics | null;
+  logger: Logger;
+  timeline: Timeline | null = null;
+  /** Resolves once end() ran. */
+  readonly closed: Promise<void>;
+  private resolveClosed!: () => void;
+  private ended = false;
+  private readonly ioLabels: SessionInit['ioLabels'];
+  private countedRead = 0;
+  private countedWritten = 0;
+
+  constructor(init: SessionInit) {
+    this.connId = init.connId;
+    this.socket = init.socket;
+    this.frames = init.frames;
+    this.ttid = init.ttid;
+    this.peer = init.peer;
+    this.appName = init.appName;
+    this.allowTimelineCreation = init.allowTimelineCreation;
+    this.logger = init.logger;
+    this.metrics = init.metrics;
+    this.ioLabels = init.ioLabels;
+    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+  }
+
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
+  /** Moves socket byte counts into safekeeper_pg_io_bytes_total (per batch, not per chunk). */
+  accountIo(): void {
+    const m = this.metrics;
+    if (!m) return;
+    const read = this.socket.bytesRead;
+    const written = this.socket.bytesWritten;
+    if (read > this.countedRead) m.pgIoBytes.inc({ ...this.ioLabels, dir: 'read' }, read - this.countedRead);
+    if (written > this.countedWritten) m.pgIoBytes.inc({ ...this.ioLabels, dir: 'write' }, written - this.countedWritten);
+    this.countedRead = read;
+    this.countedWritten = written;
+  }
+
+  /** Ends the connection: an ErrorResponse first when `error` is given. Idempotent. */
+  end(error: string | null, sqlState: string = SqlState.InternalError): void {
+    if (this.ended) return;
+    this.ended = true;
+    const m = this.metrics;
+    if (m && this.inbox.length > 0) m.queueDepthTotal.dec(this.inbox.length);
+    this.inbox.drain();
+    if (error !== null && !this.socket.destroyed && this.socket.writable) {
+      this.socket.write(new BackendSerializer().errorResponse(error, sqlState).flush());
+    }
+    this.accountIo();
+    if (!this.socket.destroyed) this.socket.end();
+    // A peer that never reads must not hold the socket open forever.
+    setTimeout(() => this.socket.destroy(), 5000).unref();
+    this.resolveClosed();
+  }
+}
+
+/** conn_id → session, for the actor implementations (see machines/connection.ts). */
+export class SessionTable {
+  private readonly sessions = new Map<number, WalPushSession>();
+
+  add(session: WalPushSession): void {
+    this.sessions.set(session.connId, session);
+  }
+
+  get(connId: number): WalPushSession {
+    const s = this.sessions.get(connId);
+    if (!s) throw new Error(`no WAL push session for conn_id ${connId}`);
+    return s;
+  }
+
+  remove(connId: number): void {
+    this.sessions.delete(connId);
+  }
+
+  all(): WalPushSession[] {
+    return [...this.sessions.values()];
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+}

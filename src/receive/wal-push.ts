@@ -1,0 +1,70 @@
+// Binds the connection statechart to real sockets and timelines: every actor,
+// guard and side effect the chart names, implemented over the session table.
+
+import { connectionMachine, type BatchResult, type ConnectionContext } from '../../machines/connection.js';
+import { SqlState } from '../wire/index.js';
+import type { Timelines } from '../timeline/timelines.js';
+import { appendActor, flushActor, greetActor, voteActor } from './batches.js';
+import { readerActor } from './reader.js';
+import type { SessionTable } from './session.js';
+import { writerActor } from './writer.js';
+
+export function walPushMachine(sessions: SessionTable, timelines: Timelines) {
+  return connectionMachine.provide({
+    actors: {
+      reader: readerActor(sessions),
+      writer: writerActor(sessions),
+      greet: greetActor(sessions, timelines),
+      vote: voteActor(sessions),
+      append: appendActor(sessions),
+      flush: flushActor(sessions),
+    },
+    guards: {
+      hasQueuedMessages: ({ context }) => {
+        const s = sessionOrNull(sessions, context.connId);
+        return s !== null && s.inbox.length > 0;
+      },
+    },
+    actions: {
+      registerReceiver: ({ context }) => {
+        sessions.get(context.connId).timeline?.walReceivers.register(context.connId);
+      },
+      markStreaming: ({ context }, params: { result: BatchResult }) => {
+        if (params.result.sawElected) {
+          sessions.get(context.connId).timeline?.walReceivers.setStatus(context.connId, 'Streaming');
+        }
+      },
+      releaseReceiver: ({ context }) => {
+        sessionOrNull(sessions, context.connId)?.timeline?.walReceivers.unregister(context.connId);
+      },
+      closeConnection: ({ context }) => closeSession(sessions, context),
+    },
+  });
+}
+
+function sessionOrNull(sessions: SessionTable, connId: number) {
+  try {
+    return sessions.get(connId);
+  } catch {
+    return null;
+  }
+}
+
+function closeSession(sessions: SessionTable, context: ConnectionContext): void {
+  const session = sessionOrNull(sessions, context.connId);
+  if (!session) return;
+  const fields = {
+    term: context.term,
+    flush_lsn: context.flushLsn,
+    commit_lsn: context.commitLsn,
+    processed: context.processed,
+  };
+  if (context.error === null) {
+    session.logger.info(fields, 'WAL push connection closed');
+    session.end(null);
+  } else {
+    session.logger.warn({ ...fields, error: context.error }, `WAL push connection closed with error: ${context.error}`);
+    session.end(context.error, SqlState.InternalError);
+  }
+  sessions.remove(context.connId);
+}

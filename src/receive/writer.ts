@@ -1,0 +1,53 @@
+// The writer child of a connection: replies → CopyData frames → socket. Like
+// the seed's network_write it remembers the last AppendResponse and, whenever
+// the timeline broadcasts pageserver feedback, re-sends a copy of it with the
+// feedback attached (feedback before the first AppendResponse is dropped).
+
+import { fromCallback } from 'xstate';
+import type { ConnectionInput, WriterEvent } from '../../machines/connection.js';
+import { encodeAcceptorMessage } from '../protocol/index.js';
+import type { AcceptorMessage, AppendResponse, PageserverFeedback } from '../protocol/messages.js';
+import { copyDataHeader } from '../wire/index.js';
+import type { SessionTable, WalPushSession } from './session.js';
+
+function writeReplies(session: WalPushSession, replies: readonly AcceptorMessage[]): void {
+  const { socket } = session;
+  if (session.isEnded || socket.destroyed || !socket.writable) return;
+  if (replies.length === 1) {
+    const body = encodeAcceptorMessage(replies[0]);
+    socket.write(Buffer.concat([copyDataHeader(body.length), body]));
+    return;
+  }
+  const parts: Buffer[] = [];
+  for (const reply of replies) {
+    const body = encodeAcceptorMessage(reply);
+    parts.push(copyDataHeader(body.length), body);
+  }
+  socket.write(Buffer.concat(parts));
+}
+
+export function writerActor(sessions: SessionTable) {
+  return fromCallback<WriterEvent, ConnectionInput>(({ input, receive }) => {
+    const session = sessions.get(input.connId);
+    let lastAppendResponse: AppendResponse | null = null;
+    let unsubscribe: (() => void) | null = null;
+
+    const onFeedback = (feedback: PageserverFeedback) => {
+      if (lastAppendResponse) writeReplies(session, [{ ...lastAppendResponse, pageserverFeedback: feedback }]);
+    };
+
+    receive((event) => {
+      if (event.type !== 'SEND' || event.replies.length === 0) return;
+      for (const reply of event.replies) {
+        if (reply.kind === 'AppendResponse') lastAppendResponse = reply;
+      }
+      // The timeline is known once the greeting was processed, before any reply is sent.
+      if (!unsubscribe && session.timeline) {
+        unsubscribe = session.timeline.walReceivers.onPageserverFeedback(onFeedback);
+      }
+      writeReplies(session, event.replies);
+    });
+
+    return () => unsubscribe?.();
+  });
+}

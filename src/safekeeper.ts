@@ -1,0 +1,110 @@
+// One safekeeper process, assembled: the actor system (root machine with
+// connection and registry children), the timelines, the Postgres listener and
+// the HTTP API. `start()` brings it up on a data dir; `stop()` is the graceful
+// shutdown (stop accepting, let connections flush, persist every control file).
+
+import type { AddressInfo } from 'node:net';
+import { createActor, type Actor, type ActorRefFrom } from 'xstate';
+import { registrySystemId, safekeeperMachine, type SafekeeperMachine } from '../machines/safekeeper.js';
+import type { RegistryMachine } from '../machines/registry.js';
+import type { HostPort } from './config.js';
+import { HttpApiServer } from './http/server.js';
+import type { Logger } from './log.js';
+import { SafekeeperMetrics } from './metrics.js';
+import { SessionTable } from './receive/session.js';
+import { walPushMachine } from './receive/wal-push.js';
+import { PgServer } from './server.js';
+import { Timelines } from './timeline/timelines.js';
+
+export interface SafekeeperOptions {
+  datadir: string;
+  nodeId: bigint;
+  listenPg: HostPort;
+  listenHttp: HostPort | null;
+  extraPgListeners?: HostPort[];
+  noSync: boolean;
+  logger: Logger;
+  availabilityZone?: string;
+  controlFileSaveIntervalMs?: number;
+}
+
+export class Safekeeper {
+  readonly root: Actor<SafekeeperMachine>;
+  readonly timelines: Timelines;
+  readonly metrics: SafekeeperMetrics;
+  readonly sessions = new SessionTable();
+  private readonly pg: PgServer;
+  private http: HttpApiServer | null = null;
+  pgAddress: AddressInfo | null = null;
+  httpAddress: AddressInfo | null = null;
+
+  constructor(private readonly opts: SafekeeperOptions) {
+    const logger = opts.logger;
+    this.metrics = new SafekeeperMetrics(() => this.timelines.list().map((t) => t.metricsSnapshot()));
+    // Timelines spawn their registry actors under the root, which in turn needs the timelines
+    // for its connection actors; the closures below only run after both exist.
+    let root!: Actor<SafekeeperMachine>;
+    this.timelines = new Timelines({
+      datadir: opts.datadir,
+      nodeId: opts.nodeId,
+      noSync: opts.noSync,
+      logger,
+      metrics: this.metrics,
+      controlFileSaveIntervalMs: opts.controlFileSaveIntervalMs ?? 300_000,
+      spawnRegistry: (ttid) => {
+        root.send({ type: 'TIMELINE.LOADED', ttid });
+        return root.system.get(registrySystemId(ttid)) as ActorRefFrom<RegistryMachine>;
+      },
+      stopRegistry: (ttid) => root.send({ type: 'TIMELINE.UNLOADED', ttid }),
+    });
+    root = createActor(safekeeperMachine.provide({ actors: { connection: walPushMachine(this.sessions, this.timelines) } }));
+    this.root = root;
+    this.pg = new PgServer({
+      nodeId: opts.nodeId,
+      timelines: this.timelines,
+      sessions: this.sessions,
+      root,
+      logger,
+      metrics: this.metrics,
+      availabilityZone: opts.availabilityZone,
+    });
+  }
+
+  async start(): Promise<void> {
+    this.root.start();
+    await this.timelines.loadAll();
+    this.pgAddress = await this.pg.listen(this.opts.listenPg.host, this.opts.listenPg.port);
+    for (const extra of this.opts.extraPgListeners ?? []) await this.pg.listen(extra.host, extra.port);
+    if (this.opts.listenHttp) {
+      this.http = new HttpApiServer({ nodeId: this.opts.nodeId, timelines: this.timelines, metrics: this.metrics }, this.opts.logger);
+      this.httpAddress = await this.http.listen(this.opts.listenHttp.host, this.opts.listenHttp.port);
+    }
+    this.opts.logger.info(
+      {
+        id: this.opts.nodeId,
+        listen_pg: `${this.pgAddress.address}:${this.pgAddress.port}`,
+        listen_http: this.httpAddress ? `${this.httpAddress.address}:${this.httpAddress.port}` : null,
+        timelines: this.timelines.list().length,
+        no_sync: this.opts.noSync,
+      },
+      'safekeeper started',
+    );
+  }
+
+  /** Graceful shutdown: resolves once connections have flushed and every control file is saved. */
+  async stop(timeoutMs = 5000): Promise<void> {
+    await this.pg.stopAccepting();
+    this.root.send({ type: 'SHUTDOWN' });
+    const drained = Promise.all(this.sessions.all().map((s) => s.closed));
+    const timedOut = await Promise.race([
+      drained.then(() => false),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(true), timeoutMs).unref()),
+    ]);
+    if (timedOut) this.opts.logger.warn({ left: this.sessions.size }, 'connections did not finish within the shutdown timeout');
+    for (const s of this.sessions.all()) s.end('safekeeper is shutting down');
+    await this.timelines.shutdownAll();
+    await this.http?.close();
+    this.root.stop();
+    this.opts.logger.info('safekeeper stopped');
+  }
+}

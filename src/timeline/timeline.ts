@@ -1,0 +1,198 @@
+// A Timeline is one (tenant, timeline): its acceptor state, its WAL and
+// control stores, its walreceiver registry, and a serial executor through
+// which every message for it passes (whichever connection brought it).
+
+import type { ActorRefFrom } from 'xstate';
+import type { RegistryMachine } from '../../machines/registry.js';
+import { Acceptor } from '../acceptor/index.js';
+import type { Logger } from '../log.js';
+import { formatLsn, segmentOf } from '../lsn.js';
+import type { SafekeeperMetrics, TimelineMetricsSnapshot } from '../metrics.js';
+import { ttidString, type Ttid } from '../ids.js';
+import { DiskControlStore } from '../storage/control-store.js';
+import { DiskWalStore } from '../storage/wal-store.js';
+import type { ServerInfo } from '../storage/interfaces.js';
+import { SerialExecutor } from './serial-executor.js';
+import { WalReceivers } from './wal-receivers.js';
+
+/** What every timeline of a process shares. */
+export interface TimelineEnv {
+  datadir: string;
+  nodeId: bigint;
+  noSync: boolean;
+  logger: Logger;
+  metrics: SafekeeperMetrics | null;
+  controlFileSaveIntervalMs: number;
+  /** Spawns the timeline's registry actor in the process's actor system. */
+  spawnRegistry(ttid: string): ActorRefFrom<RegistryMachine>;
+  stopRegistry(ttid: string): void;
+}
+
+/** How often the lazy control-file save is considered (Neon's manager wakes on changes, ~300 ms). */
+const MANAGER_TICK_MS = 500;
+
+export class TimelineCancelledError extends Error {}
+
+export class Timeline {
+  readonly key: string;
+  readonly walReceivers: WalReceivers;
+  readonly logger: Logger;
+  private readonly executor = new SerialExecutor();
+  private managerTimer: NodeJS.Timeout | null = null;
+  private cancelled = false;
+  // Since load, for the per-timeline gauges.
+  writtenWalBytes = 0;
+  writtenWalSeconds = 0;
+  flushedWalSeconds = 0;
+
+  private constructor(
+    private readonly env: TimelineEnv,
+    readonly ttid: Ttid,
+    readonly dir: string,
+    readonly control: DiskControlStore,
+    readonly wal: DiskWalStore,
+    readonly acceptor: Acceptor,
+  ) {
+    this.key = ttidString(ttid);
+    this.logger = env.logger.child({ ttid: this.key });
+    this.walReceivers = new WalReceivers(env.spawnRegistry(this.key), (d) => env.metrics?.walReceivers.inc(d));
+    this.managerTimer = setInterval(() => void this.manage(), MANAGER_TICK_MS);
+    this.managerTimer.unref();
+  }
+
+  /** Opens a timeline directory: control file, then the end-of-WAL scan from its commit_lsn. */
+  static async open(env: TimelineEnv, ttid: Ttid, dir: string): Promise<Timeline> {
+    const m = env.metrics;
+    const control = await DiskControlStore.load(dir, {
+      noSync: env.noSync,
+      observer: m ? { persisted: (s) => m.persistControlFileSeconds.observe(s) } : undefined,
+    });
+    const state = control.persisted;
+    let self: Timeline | null = null;
+    const wal = await DiskWalStore.open({
+      dir,
+      walSegSize: state.server.walSegSize,
+      pgVersion: state.server.pgVersion,
+      systemId: state.server.systemId,
+      startLsn: state.commitLsn,
+      noSync: env.noSync,
+      observer: {
+        write(bytes, seconds) {
+          m?.writeWalBytes.observe(bytes);
+          m?.writeWalSeconds.observe(seconds);
+          if (self) {
+            self.writtenWalBytes += bytes;
+            self.writtenWalSeconds += seconds;
+          }
+        },
+        flush(seconds) {
+          m?.flushWalSeconds.observe(seconds);
+          if (self) self.flushedWalSeconds += seconds;
+        },
+        operation(name, seconds) {
+          m?.walStorageOperationSeconds.observe({ operation: name }, seconds);
+        },
+      },
+    });
+    const logger = env.logger.child({ ttid: ttidString(ttid) });
+    const acceptor = new Acceptor({ nodeId: env.nodeId, control, wal, logger });
+    self = new Timeline(env, ttid, dir, control, wal, acceptor);
+    logger.info(
+      { flush_lsn: formatLsn(acceptor.flushLsn()), commit_lsn: formatLsn(acceptor.commitLsn), term: acceptor.term },
+      'timeline loaded',
+    );
+    return self;
+  }
+
+  get serverInfo(): ServerInfo {
+    return this.acceptor.serverInfo;
+  }
+
+  /** Runs `task` with exclusive access to this timeline's acceptor and stores. */
+  run<T>(task: (acceptor: Acceptor) => Promise<T>): Promise<T> {
+    if (this.cancelled) {
+      return Promise.reject(new TimelineCancelledError(`Timeline ${this.key} was cancelled and cannot be used anymore`));
+    }
+    return this.executor.run(() => {
+      if (this.cancelled) throw new TimelineCancelledError(`Timeline ${this.key} was cancelled and cannot be used anymore`);
+      return task(this.acceptor);
+    });
+  }
+
+  /** Neon's "active": a compute is connected, backup would be required, or the pageserver lags commit. */
+  isActive(): boolean {
+    const a = this.acceptor;
+    const seg = a.walSegSize;
+    return (
+      this.walReceivers.numComputes() > 0 ||
+      segmentOf(a.commitLsn, seg) > segmentOf(a.backupLsn, seg) ||
+      a.remoteConsistentLsn < a.commitLsn
+    );
+  }
+
+  /** The lazy control-file save of Neon's timeline manager (acceptor.md §6), off the ingest path. */
+  private async manage(): Promise<void> {
+    if (this.cancelled || !this.acceptor.hasUnpersistedInMemoryState() || this.executor.queued > 0) return;
+    try {
+      await this.run((a) => a.maybePersistLazily(Date.now(), { saveIntervalMs: this.env.controlFileSaveIntervalMs }));
+    } catch (err) {
+      if (!(err instanceof TimelineCancelledError)) this.logger.error({ err }, 'lazy control file save failed');
+    }
+  }
+
+  /** Writes in-memory LSNs into the control file now (HTTP checkpoint, shutdown). */
+  checkpoint(): Promise<void> {
+    return this.run((a) => a.checkpoint());
+  }
+
+  metricsSnapshot(): TimelineMetricsSnapshot {
+    const a = this.acceptor;
+    return {
+      tenantId: this.ttid.tenantId,
+      timelineId: this.ttid.timelineId,
+      active: this.isActive(),
+      commitLsn: a.commitLsn,
+      flushLsn: a.flushLsn(),
+      epochStartLsn: a.termStartLsn,
+      peerHorizonLsn: a.peerHorizonLsn,
+      backupLsn: a.backupLsn,
+      remoteConsistentLsn: a.remoteConsistentLsn,
+      term: a.term,
+      connectedComputes: this.walReceivers.numComputes(),
+      psLastReceivedLsn: 0n,
+      feedbackLastTimeSeconds: 946684800,
+      psFeedbackCount: 0,
+      writtenWalBytes: this.writtenWalBytes,
+      writtenWalSeconds: this.writtenWalSeconds,
+      flushedWalSeconds: this.flushedWalSeconds,
+    };
+  }
+
+  /** Stops background work, flushes WAL and saves every in-memory LSN (graceful shutdown). */
+  async shutdown(): Promise<void> {
+    if (this.managerTimer) clearInterval(this.managerTimer);
+    this.managerTimer = null;
+    if (this.cancelled) return;
+    await this.run(async (a) => {
+      await this.wal.flush();
+      await a.checkpoint();
+    });
+    this.cancelled = true;
+    await this.wal.close();
+    this.env.stopRegistry(this.key);
+  }
+
+  /** Deletion: refuse every later message, stop background work, close files. */
+  async cancel(): Promise<void> {
+    if (this.managerTimer) clearInterval(this.managerTimer);
+    this.managerTimer = null;
+    this.cancelled = true;
+    await this.executor.idle();
+    await this.wal.close();
+    this.env.stopRegistry(this.key);
+  }
+
+  get isCancelled(): boolean {
+    return this.cancelled;
+  }
+}
