@@ -2,7 +2,7 @@
 // records (storage.md §5) laid over 8 KiB pages, starting at any record boundary.
 // Used by tests, the benchmark and the test proposer; content is deterministic per seed.
 
-import { crc32c } from '../storage/crc32c.js';
+import { crcAny, crcRange } from '../storage/wal-crc.js';
 import { formatLsn, type Lsn } from '../lsn.js';
 import {
   RECORD_CRC_OFFSET,
@@ -51,37 +51,55 @@ export function logicalMessageRecordLength(messageLen: number, prefixSize: numbe
   return SIZE_OF_RECORD_HEADER + (main < 256 ? 2 : 5) + main;
 }
 
-/** Encodes one complete logical-message record (header with CRC + data), without page headers. */
-export function encodeLogicalMessageRecord(prefix: Uint8Array, message: Uint8Array, prevLsn: Lsn, dbId = 5): Buffer {
+/** Writes one complete logical-message record (header with CRC + data) at `out[off..]`; returns its length. */
+export function writeLogicalMessageRecord(
+  out: Buffer,
+  off: number,
+  prefix: Uint8Array,
+  message: Uint8Array,
+  prevLsn: Lsn,
+  dbId = 5,
+): number {
   const prefixSize = prefix.length + 1;
   const main = XL_LOGICAL_MESSAGE_SIZE + prefixSize + message.length;
   const totLen = logicalMessageRecordLength(message.length, prefixSize);
-  const rec = Buffer.alloc(totLen);
-  rec.writeUInt32LE(totLen, 0);
-  rec.writeUInt32LE(0, 4); // xl_xid: non-transactional
-  rec.writeBigUInt64LE(prevLsn, 8);
-  rec[16] = XLOG_LOGICAL_MESSAGE;
-  rec[17] = RM_LOGICALMSG_ID;
-  let p = SIZE_OF_RECORD_HEADER;
+  out.writeUInt32LE(totLen, off);
+  out.writeUInt32LE(0, off + 4); // xl_xid: non-transactional
+  out.writeBigUInt64LE(prevLsn, off + 8);
+  out[off + 16] = XLOG_LOGICAL_MESSAGE;
+  out[off + 17] = RM_LOGICALMSG_ID;
+  out[off + 18] = 0;
+  out[off + 19] = 0;
+  let p = off + SIZE_OF_RECORD_HEADER;
   if (main < 256) {
-    rec[p++] = XLR_BLOCK_ID_DATA_SHORT;
-    rec[p++] = main;
+    out[p++] = XLR_BLOCK_ID_DATA_SHORT;
+    out[p++] = main;
   } else {
-    rec[p++] = XLR_BLOCK_ID_DATA_LONG;
-    rec.writeUInt32LE(main, p);
+    out[p++] = XLR_BLOCK_ID_DATA_LONG;
+    out.writeUInt32LE(main, p);
     p += 4;
   }
-  rec.writeUInt32LE(dbId, p);
-  rec[p + 4] = 0; // transactional = false
-  rec.writeBigUInt64LE(BigInt(prefixSize), p + 8);
-  rec.writeBigUInt64LE(BigInt(message.length), p + 16);
+  out.writeUInt32LE(dbId, p);
+  out.writeUInt32LE(0, p + 4); // transactional = false, then 3 bytes of padding
+  out.writeUInt32LE(prefixSize, p + 8);
+  out.writeUInt32LE(0, p + 12);
+  out.writeUInt32LE(message.length, p + 16);
+  out.writeUInt32LE(0, p + 20);
   p += XL_LOGICAL_MESSAGE_SIZE;
-  rec.set(prefix, p);
-  p += prefixSize; // NUL already there
-  rec.set(message, p);
-  let crc = crc32c(rec.subarray(SIZE_OF_RECORD_HEADER));
-  crc = crc32c(rec.subarray(0, RECORD_CRC_OFFSET), crc);
-  rec.writeUInt32LE(crc, RECORD_CRC_OFFSET);
+  out.set(prefix, p);
+  out[p + prefix.length] = 0;
+  p += prefixSize;
+  out.set(message, p);
+  let crc = crcAny(out, off + SIZE_OF_RECORD_HEADER, off + totLen, 0);
+  crc = crcRange(out, off, off + RECORD_CRC_OFFSET, crc);
+  out.writeUInt32LE(crc, off + RECORD_CRC_OFFSET);
+  return totLen;
+}
+
+/** Encodes one complete logical-message record (header with CRC + data), without page headers. */
+export function encodeLogicalMessageRecord(prefix: Uint8Array, message: Uint8Array, prevLsn: Lsn, dbId = 5): Buffer {
+  const rec = Buffer.allocUnsafe(logicalMessageRecordLength(message.length, prefix.length + 1));
+  writeLogicalMessageRecord(rec, 0, prefix, message, prevLsn, dbId);
   return rec;
 }
 
@@ -101,12 +119,15 @@ export class WalGenerator {
   readonly walSegSize: number;
   readonly magic: number;
   readonly systemId: bigint;
+  private readonly segSizeBig: bigint;
   private readonly prefix: Uint8Array;
   private readonly rand: () => number;
   private readonly pattern: Buffer;
   private patternPos = 0;
 
   private pos: Lsn;
+  /** pos % XLOG_BLCKSZ, kept as a number for the per-record path. */
+  private pageOff = 0;
   private prev: Lsn;
   private takenUpTo: Lsn;
   private buf: Buffer = Buffer.alloc(0);
@@ -116,6 +137,7 @@ export class WalGenerator {
   constructor(opts: WalGeneratorOptions) {
     this.walSegSize = opts.walSegSize ?? WAL_SEGMENT_SIZE;
     if (this.walSegSize % XLOG_BLCKSZ !== 0) throw new Error(`walSegSize ${this.walSegSize} is not a multiple of ${XLOG_BLCKSZ}`);
+    this.segSizeBig = BigInt(this.walSegSize);
     this.magic = xlogPageMagic(opts.pgVersion ?? 150000);
     this.systemId = opts.systemId ?? 0n;
     this.prefix = new TextEncoder().encode(opts.prefix ?? 'walgen');
@@ -130,8 +152,10 @@ export class WalGenerator {
     this.takenUpTo = start;
     this.prev = opts.prevLsn ?? 0n;
     this.rand = xorshift(opts.seed ?? 1);
-    this.pattern = Buffer.allocUnsafe(PATTERN_SIZE);
+    this.pattern = Buffer.allocUnsafe(2 * PATTERN_SIZE);
     for (let i = 0; i < PATTERN_SIZE; i++) this.pattern[i] = this.rand() & 0xff;
+    this.pattern.copy(this.pattern, PATTERN_SIZE, 0, PATTERN_SIZE);
+    this.pageOff = pageOff;
   }
 
   /** Next record position (end of everything appended, padding included). */
@@ -151,24 +175,29 @@ export class WalGenerator {
   /** Appends one record whose message is `message`, or `message` deterministic bytes. */
   appendRecord(message: Uint8Array | number): { start: Lsn; end: Lsn } {
     const msg = typeof message === 'number' ? this.messageBytes(message) : message;
-    const rec = encodeLogicalMessageRecord(this.prefix, msg, this.prev);
-    const totLen = rec.length;
-    this.ensure(totLen + Math.ceil(totLen / (XLOG_BLCKSZ - SIZE_OF_SHORT_PAGE_HEADER) + 2) * SIZE_OF_LONG_PAGE_HEADER + 8);
-    if (this.pageOffset() === 0) this.pageHeader(0);
+    const totLen = logicalMessageRecordLength(msg.length, this.prefix.length + 1);
+    // Room for the record, a header per page it touches, and padding.
+    this.ensure(totLen + (Math.ceil(totLen / (XLOG_BLCKSZ - SIZE_OF_SHORT_PAGE_HEADER)) + 2) * SIZE_OF_LONG_PAGE_HEADER + 8);
+    if (this.pageOff === 0) this.pageHeader(0);
     const start = this.pos;
-    let src = 0;
-    while (src < totLen) {
-      if (this.pageOffset() === 0) this.pageHeader(totLen - src);
-      const k = Math.min(XLOG_BLCKSZ - this.pageOffset(), totLen - src);
-      rec.copy(this.buf, this.len, src, src + k);
-      this.len += k;
-      this.pos += BigInt(k);
-      src += k;
+    if (totLen <= XLOG_BLCKSZ - this.pageOff) {
+      // Common case: the record fits the current page; build it in place.
+      writeLogicalMessageRecord(this.buf, this.len, this.prefix, msg, this.prev);
+      this.emitted(totLen);
+    } else {
+      const rec = encodeLogicalMessageRecord(this.prefix, msg, this.prev);
+      let src = 0;
+      while (src < totLen) {
+        if (this.pageOff === 0) this.pageHeader(totLen - src);
+        const k = Math.min(XLOG_BLCKSZ - this.pageOff, totLen - src);
+        rec.copy(this.buf, this.len, src, src + k);
+        this.emitted(k);
+        src += k;
+      }
     }
-    const pad = Number(-this.pos & 7n);
+    const pad = (8 - (this.pageOff & 7)) & 7;
     this.buf.fill(0, this.len, this.len + pad);
-    this.len += pad;
-    this.pos += BigInt(pad);
+    this.emitted(pad);
     this.prev = start;
     this.records++;
     return { start, end: this.pos };
@@ -201,35 +230,35 @@ export class WalGenerator {
     return 8000 + ((r >>> 8) % 30000);
   }
 
-  private messageBytes(n: number): Buffer {
-    const out = Buffer.allocUnsafe(n);
-    let o = 0;
-    while (o < n) {
-      const k = Math.min(n - o, PATTERN_SIZE - this.patternPos);
-      this.pattern.copy(out, o, this.patternPos, this.patternPos + k);
-      o += k;
-      this.patternPos = (this.patternPos + k) % PATTERN_SIZE;
+  private messageBytes(n: number): Uint8Array {
+    // The pattern is stored twice over, so any window up to its length is one view.
+    if (n <= PATTERN_SIZE) {
+      const view = this.pattern.subarray(this.patternPos, this.patternPos + n);
+      this.patternPos = (this.patternPos + n + 131) % PATTERN_SIZE;
+      return view;
     }
-    // Shift the window so equal-sized messages still differ.
-    this.patternPos = (this.patternPos + 131) % PATTERN_SIZE;
+    const out = Buffer.allocUnsafe(n);
+    for (let o = 0; o < n; o += PATTERN_SIZE) this.pattern.copy(out, o, 0, Math.min(PATTERN_SIZE, n - o));
     return out;
   }
 
-  private pageOffset(): number {
-    return Number(this.pos % BigInt(XLOG_BLCKSZ));
+  /** Advances the position over `n` bytes just placed in the buffer. */
+  private emitted(n: number): void {
+    this.len += n;
+    this.pos += BigInt(n);
+    this.pageOff = (this.pageOff + n) & (XLOG_BLCKSZ - 1);
   }
 
   /** Emits the header of the page starting at pos; `remLen` > 0 marks a continuation. */
   private pageHeader(remLen: number): void {
-    const long = this.pos % BigInt(this.walSegSize) === 0n;
+    const long = this.pos % this.segSizeBig === 0n;
     const n = encodePageHeader(
       this.buf,
       this.len,
       { magic: this.magic, info: remLen > 0 ? XLP_FIRST_IS_CONTRECORD : 0, pageAddr: this.pos, remLen },
       long ? { sysid: this.systemId, segSize: this.walSegSize } : undefined,
     );
-    this.len += n;
-    this.pos += BigInt(n);
+    this.emitted(n);
   }
 
   private ensure(extra: number): void {

@@ -4,7 +4,7 @@
 // two CRC calls over subarrays; any other record is CRC'd piecewise as its bytes
 // arrive (crc32c continues a finished CRC), so only its 24-byte header is copied.
 
-import { crc32c } from './crc32c.js';
+import { crcAny, crcRange } from './wal-crc.js';
 import { formatLsn, type Lsn } from '../lsn.js';
 import {
   RECORD_CRC_OFFSET,
@@ -182,8 +182,8 @@ export class WalDecoder {
           }
           if (totLen <= pageLeft && totLen <= avail) {
             // Fast path: whole record in this page and this chunk.
-            let crc = crc32c(buf.subarray(i + SIZE_OF_RECORD_HEADER, i + totLen));
-            crc = crc32c(buf.subarray(i, i + RECORD_CRC_OFFSET), crc);
+            let crc = crcAny(buf, i + SIZE_OF_RECORD_HEADER, i + totLen, 0);
+            crc = crcRange(buf, i, i + RECORD_CRC_OFFSET, crc);
             const startOff = this.off;
             const startBase = this.segBase;
             if (crc !== u32(buf, i + RECORD_CRC_OFFSET)) {
@@ -228,7 +228,7 @@ export class WalDecoder {
         continue;
       }
       const k = Math.min(this.totLen - this.recGot, pageLeft, n - i);
-      this.crc = crc32c(buf.subarray(i, i + k), this.crc);
+      this.crc = crcAny(buf, i, i + k, this.crc);
       this.recGot += k;
       i += k;
       this.advance(k);
@@ -291,7 +291,7 @@ export class WalDecoder {
 
   private finishSlowRecord(): boolean {
     const h = this.recHdr;
-    const crc = crc32c(h.subarray(0, RECORD_CRC_OFFSET), this.crc);
+    const crc = crcRange(h, 0, RECORD_CRC_OFFSET, this.crc);
     if (crc !== u32(h, RECORD_CRC_OFFSET)) {
       return this.fail('WAL record crc mismatch', this.recStartBase + BigInt(this.recStartOff));
     }

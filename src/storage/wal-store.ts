@@ -1,0 +1,402 @@
+// A timeline's WAL in 16 MiB segment files, following Neon's wal_storage.rs
+// (storage.md §3, acceptor.md §0 positions and pending truncation).
+//
+// Writes are batched: bytes of the open segment stay in memory (the caller's Buffers,
+// not copied — callers must not reuse them) and reach the file in one positioned writev
+// on flush(), when the segment completes, when the batch passes BATCH_BYTES, and before
+// truncation / first-segment initialisation / close. Nothing is acknowledged before
+// flush() anyway, so holding unflushed bytes in memory loses nothing a crash would keep.
+
+import type { FileHandle } from 'node:fs/promises';
+import { promises as fs } from 'node:fs';
+import { formatLsn, type Lsn } from '../lsn.js';
+import type { WalStore } from './interfaces.js';
+import { WalDecoder } from './wal-decoder.js';
+import { scanEndOfWal } from './wal-scan.js';
+import {
+  SIZE_OF_LONG_PAGE_HEADER,
+  SIZE_OF_SHORT_PAGE_HEADER,
+  WAL_SEGMENT_SIZE,
+  XLOG_BLCKSZ,
+  XLP_FIRST_IS_CONTRECORD,
+  encodePageHeader,
+  pgMajorOf,
+  segmentFileName,
+  xlogPageMagic,
+} from './wal-format.js';
+import { openOrCreateSegment, removeSegments, segmentPaths, writeFullyAt } from './segment-file.js';
+
+/** Pending bytes above this are written out without waiting for a flush. */
+export const BATCH_BYTES = 4 * 1024 * 1024;
+
+export type WalStorageOperation = 'initialize_segment' | 'initialize_first_segment' | 'truncate_wal';
+
+export interface WalStoreObserver {
+  /** Once per write() call: bytes appended and seconds spent (including any I/O it did). */
+  write?(bytes: number, seconds: number): void;
+  /** Every fsync/fdatasync of a segment. */
+  flush?(seconds: number): void;
+  operation?(name: WalStorageOperation, seconds: number): void;
+}
+
+export interface DiskWalStoreOptions {
+  /** The timeline directory. */
+  dir: string;
+  walSegSize: number;
+  /** Full PG_VERSION_NUM (e.g. 150004). */
+  pgVersion: number;
+  systemId: bigint;
+  /** The persisted commit_lsn: where the end-of-WAL scan starts (0 = no WAL). */
+  startLsn: Lsn;
+  noSync?: boolean;
+  observer?: WalStoreObserver;
+}
+
+interface OpenFile {
+  fh: FileHandle;
+  segno: bigint;
+}
+
+function seconds(t0: number): number {
+  return (performance.now() - t0) / 1000;
+}
+
+export class DiskWalStore implements WalStore {
+  readonly dir: string;
+  readonly walSegSize: number;
+  readonly pgVersion: number;
+  readonly systemId: bigint;
+  readonly noSync: boolean;
+  /** Why the startup scan stopped (for logs); undefined when no scan ran. */
+  readonly scanStopReason: string | undefined;
+  private readonly observer: WalStoreObserver;
+  private readonly segSize: bigint;
+  private readonly pgMajor: number;
+
+  private _writeLsn: Lsn;
+  private _writeRecordLsn: Lsn;
+  /** Raw flush position: end of bytes known durable (may be mid-record). */
+  private _flushLsn: Lsn;
+  private _flushRecordLsn: Lsn;
+  private pending = true;
+  private decoder: WalDecoder;
+
+  private file: OpenFile | null = null;
+  private batch: Buffer[] = [];
+  private batchBytes = 0;
+  /** File offset where the batch starts. */
+  private batchOffset = 0;
+
+  private tail: Promise<unknown> = Promise.resolve();
+
+  private constructor(opts: DiskWalStoreOptions, end: Lsn, scanStopReason: string | undefined) {
+    this.dir = opts.dir;
+    this.walSegSize = opts.walSegSize;
+    this.pgVersion = opts.pgVersion;
+    this.systemId = opts.systemId;
+    this.noSync = opts.noSync ?? false;
+    this.observer = opts.observer ?? {};
+    this.segSize = BigInt(opts.walSegSize);
+    this.pgMajor = pgMajorOf(opts.pgVersion);
+    this.scanStopReason = scanStopReason;
+    this._writeLsn = end;
+    this._writeRecordLsn = end;
+    this._flushLsn = end;
+    this._flushRecordLsn = end;
+    this.decoder = this.newDecoder(end);
+  }
+
+  /**
+   * Recovers positions: all 0 when `startLsn` is 0, else the end of valid WAL scanned from
+   * `startLsn` (error when that is below it). A truncation is pending until the first truncate().
+   */
+  static async open(opts: DiskWalStoreOptions): Promise<DiskWalStore> {
+    if (opts.walSegSize !== WAL_SEGMENT_SIZE) {
+      throw new Error(`unsupported wal_seg_size ${opts.walSegSize}: only ${WAL_SEGMENT_SIZE} (16 MiB) segments are supported`);
+    }
+    xlogPageMagic(opts.pgVersion); // throws on an unsupported version
+    if (opts.startLsn === 0n) return new DiskWalStore(opts, 0n, undefined);
+    const scan = await scanEndOfWal(opts.dir, opts.startLsn, opts.walSegSize, pgMajorOf(opts.pgVersion));
+    if (scan.end < opts.startLsn) {
+      throw new Error(
+        `potential data loss in ${opts.dir}: flush_lsn ${formatLsn(scan.end)} by find_end_of_wal is less than commit_lsn ${formatLsn(opts.startLsn)} from control file`,
+      );
+    }
+    return new DiskWalStore(opts, scan.end, scan.reason);
+  }
+
+  writeLsn(): Lsn {
+    return this._writeLsn;
+  }
+
+  writeRecordLsn(): Lsn {
+    return this._writeRecordLsn;
+  }
+
+  flushRecordLsn(): Lsn {
+    return this._flushRecordLsn;
+  }
+
+  /** Raw durable position (may be mid-record); internal to storage, exposed for tests and metrics. */
+  rawFlushLsn(): Lsn {
+    return this._flushLsn;
+  }
+
+  pendingTruncation(): boolean {
+    return this.pending;
+  }
+
+  write(startLsn: Lsn, wal: Buffer): Promise<void> {
+    return this.serial(() => this.doWrite(startLsn, wal));
+  }
+
+  flush(): Promise<void> {
+    return this.serial(() => this.doFlush());
+  }
+
+  truncate(endLsn: Lsn): Promise<void> {
+    return this.serial(() => this.doTruncate(endLsn));
+  }
+
+  initializeFirstSegment(startLsn: Lsn): Promise<void> {
+    return this.serial(() => this.doInitializeFirstSegment(startLsn));
+  }
+
+  /** Writes out batched bytes (no fsync, like Neon dropping its handle) and closes the open segment. */
+  close(): Promise<void> {
+    return this.serial(() => this.closeFile(false));
+  }
+
+  // --- implementation -----------------------------------------------------
+
+  /** Operations never overlap: each starts after the previous one settled. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(fn);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private newDecoder(at: Lsn): WalDecoder {
+    return new WalDecoder({ pgMajor: this.pgMajor, walSegSize: this.walSegSize, startLsn: at });
+  }
+
+  private async doWrite(startLsn: Lsn, wal: Buffer): Promise<void> {
+    if (this._writeLsn > startLsn) {
+      throw new Error(`write_wal rewrites WAL written before, write_lsn=${formatLsn(this._writeLsn)}, startpos=${formatLsn(startLsn)}`);
+    }
+    if (this._writeLsn < startLsn && this._writeLsn !== 0n) {
+      throw new Error(`write_wal creates gap in written WAL, write_lsn=${formatLsn(this._writeLsn)}, startpos=${formatLsn(startLsn)}`);
+    }
+    if (this.pending) {
+      throw new Error(
+        `write_wal called with pending WAL truncation, write_lsn=${formatLsn(this._writeLsn)}, startpos=${formatLsn(startLsn)}`,
+      );
+    }
+    const t0 = performance.now();
+    if (this._writeLsn !== startLsn) {
+      // Only from write_lsn 0: whatever file is open belongs elsewhere.
+      await this.closeFile(true);
+      this._writeLsn = startLsn;
+    }
+    if (this.decoder.available !== startLsn) this.decoder = this.newDecoder(startLsn);
+
+    let rest = wal;
+    while (rest.length > 0) {
+      const segno = this._writeLsn / this.segSize;
+      const off = Number(this._writeLsn % this.segSize);
+      const n = Math.min(rest.length, this.walSegSize - off);
+      const piece = rest.subarray(0, n);
+      rest = rest.subarray(n);
+      await this.openForAppend(segno, off);
+      this.batch.push(piece);
+      this.batchBytes += n;
+      this._writeLsn += BigInt(n);
+      this.decoder.feed(piece);
+      if (off + n === this.walSegSize) {
+        await this.completeSegment(segno);
+        this._flushLsn = this._writeLsn;
+        this.takeDecodedRecords();
+      } else if (this.batchBytes >= BATCH_BYTES) {
+        await this.writeBatch();
+      }
+    }
+    this.takeDecodedRecords();
+    this.observer.write?.(wal.length, seconds(t0));
+    if (this.decoder.error) {
+      throw new Error(`WAL written up to ${formatLsn(this._writeLsn)} does not decode: ${this.decoder.errorMessage}`);
+    }
+  }
+
+  /** Neon's order: a record end already below the raw flush position counts as flushed. */
+  private takeDecodedRecords(): void {
+    if (this.decoder.recordCount > 0) this._writeRecordLsn = this.decoder.lastRecordEnd;
+    if (this._writeRecordLsn <= this._flushLsn) this._flushRecordLsn = this._writeRecordLsn;
+  }
+
+  private async openForAppend(segno: bigint, off: number): Promise<void> {
+    if (this.file) {
+      if (this.file.segno === segno && this.batchOffset + this.batchBytes === off) return;
+      await this.closeFile(true);
+    }
+    const { fh, partial } = await openOrCreateSegment(this.dir, segno, this.walSegSize, this.noSync, (s) =>
+      this.observer.operation?.('initialize_segment', s),
+    );
+    if (!partial) {
+      await fh.close();
+      throw new Error(`unexpected write into non-partial segment file ${segmentFileName(segno, this.walSegSize)}`);
+    }
+    this.file = { fh, segno };
+    this.batchOffset = off;
+  }
+
+  private async writeBatch(): Promise<void> {
+    if (this.batchBytes === 0 || !this.file) return;
+    await writeFullyAt(this.file.fh, this.batch, this.batchOffset);
+    this.batchOffset += this.batchBytes;
+    this.batch = [];
+    this.batchBytes = 0;
+  }
+
+  private async sync(fh: FileHandle, full: boolean): Promise<void> {
+    if (this.noSync) return;
+    const t0 = performance.now();
+    if (full) await fh.sync();
+    else await fh.datasync();
+    this.observer.flush?.(seconds(t0));
+  }
+
+  /** The last byte of the segment is in: write, fdatasync, rename `.partial` away, close. */
+  private async completeSegment(segno: bigint): Promise<void> {
+    const file = this.file!;
+    await this.writeBatch();
+    await this.sync(file.fh, false);
+    const { full, partial } = segmentPaths(this.dir, segno, this.walSegSize);
+    await fs.rename(partial, full);
+    this.file = null;
+    await file.fh.close();
+  }
+
+  /** Writes the batch out, optionally fdatasyncs, and closes the open segment. */
+  private async closeFile(sync: boolean): Promise<void> {
+    const file = this.file;
+    if (!file) return;
+    try {
+      await this.writeBatch();
+      if (sync) await this.sync(file.fh, false);
+    } finally {
+      this.file = null;
+      this.batch = [];
+      this.batchBytes = 0;
+      await file.fh.close();
+    }
+  }
+
+  private async doFlush(): Promise<void> {
+    if (this._flushRecordLsn === this._writeRecordLsn) return;
+    if (!this.file) {
+      throw new Error(
+        `unexpected unflushed data with no open file, write_lsn=${formatLsn(this._writeLsn)}, flush_lsn=${formatLsn(this._flushRecordLsn)}`,
+      );
+    }
+    await this.writeBatch();
+    await this.sync(this.file.fh, false);
+    this._flushLsn = this._writeLsn;
+    this._flushRecordLsn = this._writeRecordLsn;
+  }
+
+  private async doTruncate(endLsn: Lsn): Promise<void> {
+    if (this._writeRecordLsn !== 0n && endLsn > this._writeRecordLsn) {
+      throw new Error(
+        `truncate_wal called on non-written WAL, write_record_lsn=${formatLsn(this._writeRecordLsn)}, end_pos=${formatLsn(endLsn)}`,
+      );
+    }
+    // Every reconnect lands here; do not rewrite up to 16 MiB of zeros when already clean.
+    if (!this.pending && endLsn === this._writeLsn && endLsn === this._flushRecordLsn) return;
+
+    const t0 = performance.now();
+    // Positions move first and writes stay refused until the disk matches them (a crash or
+    // error midway leaves the flag set, so the truncation is retried).
+    this.pending = true;
+    this._writeLsn = endLsn;
+    this._flushLsn = endLsn;
+    this._writeRecordLsn = endLsn;
+    this._flushRecordLsn = endLsn;
+    this.decoder = this.newDecoder(endLsn);
+    await this.closeFile(true);
+
+    const segno = endLsn / this.segSize;
+    const off = Number(endLsn % this.segSize);
+    await removeSegments(this.dir, this.walSegSize, (s) => s > segno);
+    const { fh, partial } = await openOrCreateSegment(this.dir, segno, this.walSegSize, this.noSync, (s) =>
+      this.observer.operation?.('initialize_segment', s),
+    );
+    try {
+      await fh.truncate(off);
+      await fh.truncate(this.walSegSize);
+      await this.sync(fh, true);
+    } finally {
+      await fh.close();
+    }
+    if (!partial) {
+      const { full, partial: partialPath } = segmentPaths(this.dir, segno, this.walSegSize);
+      await fs.rename(full, partialPath);
+    }
+    this.pending = false;
+    this.observer.operation?.('truncate_wal', seconds(t0));
+  }
+
+  private async doInitializeFirstSegment(startLsn: Lsn): Promise<void> {
+    const t0 = performance.now();
+    const segno = startLsn / this.segSize;
+    const segOff = Number(startLsn % this.segSize);
+    const pageOff = segOff % XLOG_BLCKSZ;
+    const segStart = segno * this.segSize;
+    const magic = xlogPageMagic(this.pgVersion);
+    const firstPage = segOff < XLOG_BLCKSZ;
+    if (firstPage && segOff > 0 && segOff < SIZE_OF_LONG_PAGE_HEADER) {
+      throw new Error(`cannot initialize first segment at ${formatLsn(startLsn)}: inside the long page header`);
+    }
+    if (!firstPage && pageOff > 0 && pageOff < SIZE_OF_SHORT_PAGE_HEADER) {
+      throw new Error(`cannot initialize first segment at ${formatLsn(startLsn)}: inside a page header`);
+    }
+    // A pretend record "continues" up to the start point so page-header readers are content.
+    const long = Buffer.alloc(SIZE_OF_LONG_PAGE_HEADER);
+    encodePageHeader(
+      long,
+      0,
+      {
+        magic,
+        info: firstPage && segOff > 0 ? XLP_FIRST_IS_CONTRECORD : 0,
+        pageAddr: segStart,
+        remLen: firstPage && segOff > 0 ? segOff - SIZE_OF_LONG_PAGE_HEADER : 0,
+      },
+      { sysid: this.systemId, segSize: this.walSegSize },
+    );
+    let short: Buffer | undefined;
+    if (!firstPage) {
+      short = Buffer.alloc(SIZE_OF_SHORT_PAGE_HEADER);
+      encodePageHeader(short, 0, {
+        magic,
+        info: pageOff > 0 ? XLP_FIRST_IS_CONTRECORD : 0,
+        pageAddr: startLsn - BigInt(pageOff),
+        remLen: pageOff > 0 ? pageOff - SIZE_OF_SHORT_PAGE_HEADER : 0,
+      });
+    }
+
+    // Batched bytes go to disk first so the image lands over them, as Neon's direct writes would.
+    await this.writeBatch();
+    const { fh } = await openOrCreateSegment(this.dir, segno, this.walSegSize, this.noSync, (s) =>
+      this.observer.operation?.('initialize_segment', s),
+    );
+    try {
+      // Same bytes as writing the whole zero-filled image, without writing 16 MiB of zeros.
+      await fh.truncate(0);
+      await fh.truncate(this.walSegSize);
+      await writeFullyAt(fh, [long], 0);
+      if (short) await writeFullyAt(fh, [short], segOff - pageOff);
+    } finally {
+      await fh.close();
+    }
+    this.observer.operation?.('initialize_first_segment', seconds(t0));
+  }
+}
