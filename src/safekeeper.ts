@@ -53,7 +53,10 @@ export class Safekeeper {
       controlFileSaveIntervalMs: opts.controlFileSaveIntervalMs ?? 300_000,
       spawnRegistry: (ttid) => {
         root.send({ type: 'TIMELINE.LOADED', ttid });
-        return root.system.get(registrySystemId(ttid)) as ActorRefFrom<RegistryMachine>;
+        const registry = root.system.get(registrySystemId(ttid)) as ActorRefFrom<RegistryMachine> | undefined;
+        // The root spawns synchronously when idle; timelines are never opened from inside its actions.
+        if (!registry) throw new Error(`registry actor for ${ttid} was not spawned (is the safekeeper started?)`);
+        return registry;
       },
       stopRegistry: (ttid) => root.send({ type: 'TIMELINE.UNLOADED', ttid }),
     });
