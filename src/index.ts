@@ -1,0 +1,14 @@
+// The package's public surface: run a safekeeper in-process, talk to one as a
+// proposer, generate WAL, and the codecs underneath.
+
+export { Safekeeper, type SafekeeperOptions } from './safekeeper.js';
+export { parseArgs, helpText, type SafekeeperConfig } from './config.js';
+export { createLogger, type LogFormat } from './log.js';
+export { formatLsn, parseLsn, type Lsn, type Term } from './lsn.js';
+export type { Ttid } from './ids.js';
+export * as protocol from './protocol/index.js';
+export * as wire from './wire/index.js';
+export { WalGenerator } from './client/walgen.js';
+export { connectionMachine } from '../machines/connection.js';
+export { registryMachine } from '../machines/registry.js';
+export { safekeeperMachine } from '../machines/safekeeper.js';
