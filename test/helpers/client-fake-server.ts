@@ -40,6 +40,11 @@ export class ServerConn {
     } else this.queue.push(f);
   }
 
+  /** Frames received and not yet taken by next(). */
+  get pending(): number {
+    return this.queue.length;
+  }
+
   /** Next client frame, or null once the client closed. */
   next(): Promise<Frame | null> {
     const f = this.queue.shift();
