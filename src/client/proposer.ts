@@ -400,6 +400,11 @@ export class Proposer {
       this.fatal('protocol', `malformed message from safekeeper ${slot.address}: ${err.message}`);
       return;
     }
+    if (!(err instanceof ConnectionError || err instanceof ServerError)) {
+      // Not the network or the safekeeper: a bug here; hiding it behind reconnects would only confuse.
+      this.fatal('internal', `proposer failed handling safekeeper ${slot.address}: ${err.stack ?? err.message}`);
+      return;
+    }
     const quiet = err instanceof ConnectionError && err.kind === 'connect';
     const level = quiet ? 'debug' : 'warn';
     this.log[level]({ sk: slot.address, state: slot.state, error: err.message }, `connection to safekeeper ${slot.address} failed`);
@@ -680,7 +685,13 @@ export class Proposer {
       }
     } catch (e) {
       if (slot.gen !== gen || this.stopped) return;
-      if (e instanceof RangeError) this.log.error({ sk: slot.address }, `WAL reading for node ${slot.address} failed: ${e.message}`);
+      if (e instanceof RangeError) {
+        // As in C: a WAL read error shuts this connection down; it is retried on the next tick.
+        const why = `WAL reading for node ${slot.address} failed: ${e.message}`;
+        this.log.error({ sk: slot.address }, why);
+        this.shutdown(slot, new Error(why));
+        return;
+      }
       this.onConnectionFailure(slot, e as Error);
     }
   }
