@@ -8,7 +8,7 @@ export { formatLsn, parseLsn, type Lsn, type Term } from './lsn.js';
 export type { Ttid } from './ids.js';
 export * as protocol from './protocol/index.js';
 export * as wire from './wire/index.js';
-export { WalGenerator } from './client/walgen.js';
+export * from './client/index.js';
 export { connectionMachine } from '../machines/connection.js';
 export { registryMachine } from '../machines/registry.js';
 export { safekeeperMachine } from '../machines/safekeeper.js';
