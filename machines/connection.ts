@@ -66,7 +66,21 @@ export type ConnectionEvent =
   | { type: 'READ_ERROR'; message: string }
   | { type: 'SHUTDOWN' };
 
-export type WriterEvent = { type: 'SEND'; replies: AcceptorMessage[] };
+/** What the closing connection reports: its last known position and why it ended (null: cleanly). */
+export interface ConnectionSummary {
+  error: string | null;
+  term: string;
+  flushLsn: string;
+  commitLsn: string;
+  processed: number;
+}
+
+/**
+ * SEND carries a batch's replies; CLOSE ends the connection. Closing goes through the writer's
+ * mailbox too, so it always comes after the replies of the batch that ended the connection
+ * (sendTo is deferred to the end of the step; an inline action on `closed` would overtake it).
+ */
+export type WriterEvent = { type: 'SEND'; replies: AcceptorMessage[] } | { type: 'CLOSE'; summary: ConnectionSummary };
 export type ReaderEvent = { type: 'STOP' };
 
 const inertBatch = fromPromise<BatchResult, ConnectionInput>(async () => ({
@@ -114,7 +128,16 @@ export const connectionMachine = setup({
       void params;
     },
     releaseReceiver: () => {},
-    closeConnection: () => {},
+    closeConnection: sendTo('writer', ({ context }) => ({
+      type: 'CLOSE' as const,
+      summary: {
+        error: context.error,
+        term: context.term,
+        flushLsn: context.flushLsn,
+        commitLsn: context.commitLsn,
+        processed: context.processed,
+      },
+    })),
     applyBatch: assign(({ context }, params: { result: BatchResult }) => {
       const { result } = params;
       const p = result.progress;
@@ -128,7 +151,8 @@ export const connectionMachine = setup({
       type: 'SEND' as const,
       replies: params.result.replies,
     })),
-    recordError: assign((_, params: { error: unknown }) => ({ error: errorText(params.error) })),
+    /** The first cause wins: a processing error after a read error does not hide it. */
+    recordError: assign(({ context }, params: { error: unknown }) => ({ error: context.error ?? errorText(params.error) })),
   },
   delays: {
     flushInterval: FLUSH_INTERVAL_MS,

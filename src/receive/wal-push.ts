@@ -1,8 +1,7 @@
 // Binds the connection statechart to real sockets and timelines: every actor,
 // guard and side effect the chart names, implemented over the session table.
 
-import { connectionMachine, type BatchResult, type ConnectionContext } from '../../machines/connection.js';
-import { SqlState } from '../wire/index.js';
+import { connectionMachine, type BatchResult } from '../../machines/connection.js';
 import type { Timelines } from '../timeline/timelines.js';
 import { appendActor, flushActor, greetActor, voteActor } from './batches.js';
 import { readerActor } from './reader.js';
@@ -37,7 +36,6 @@ export function walPushMachine(sessions: SessionTable, timelines: Timelines) {
       releaseReceiver: ({ context }) => {
         sessionOrNull(sessions, context.connId)?.timeline?.walReceivers.unregister(context.connId);
       },
-      closeConnection: ({ context }) => closeSession(sessions, context),
     },
   });
 }
@@ -48,23 +46,4 @@ function sessionOrNull(sessions: SessionTable, connId: number) {
   } catch {
     return null;
   }
-}
-
-function closeSession(sessions: SessionTable, context: ConnectionContext): void {
-  const session = sessionOrNull(sessions, context.connId);
-  if (!session) return;
-  const fields = {
-    term: context.term,
-    flush_lsn: context.flushLsn,
-    commit_lsn: context.commitLsn,
-    processed: context.processed,
-  };
-  if (context.error === null) {
-    session.logger.info(fields, 'WAL push connection closed');
-    session.end(null);
-  } else {
-    session.logger.warn({ ...fields, error: context.error }, `WAL push connection closed with error: ${context.error}`);
-    session.end(context.error, SqlState.InternalError);
-  }
-  sessions.remove(context.connId);
 }

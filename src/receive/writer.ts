@@ -4,7 +4,7 @@
 // feedback attached (feedback before the first AppendResponse is dropped).
 
 import { fromCallback } from 'xstate';
-import type { ConnectionInput, WriterEvent } from '../../machines/connection.js';
+import type { ConnectionInput, ConnectionSummary, WriterEvent } from '../../machines/connection.js';
 import { encodeAcceptorMessage } from '../protocol/index.js';
 import type { AcceptorMessage, AppendResponse, PageserverFeedback } from '../protocol/messages.js';
 import { copyDataHeader } from '../wire/index.js';
@@ -26,6 +26,23 @@ function writeReplies(session: WalPushSession, replies: readonly AcceptorMessage
   socket.write(Buffer.concat(parts));
 }
 
+/** Logs the end with the connection's last positions, sends the ErrorResponse if any, closes. */
+function closeSession(sessions: SessionTable, session: WalPushSession, summary: ConnectionSummary): void {
+  const fields = {
+    term: summary.term,
+    flush_lsn: summary.flushLsn,
+    commit_lsn: summary.commitLsn,
+    processed: summary.processed,
+  };
+  if (summary.error === null) {
+    session.logger.info(fields, 'WAL push connection closed');
+  } else {
+    session.logger.warn({ ...fields, error: summary.error }, `WAL push connection closed with error: ${summary.error}`);
+  }
+  session.end(summary.error);
+  sessions.remove(session.connId);
+}
+
 export function writerActor(sessions: SessionTable) {
   return fromCallback<WriterEvent, ConnectionInput>(({ input, receive }) => {
     const session = sessions.get(input.connId);
@@ -37,7 +54,11 @@ export function writerActor(sessions: SessionTable) {
     };
 
     receive((event) => {
-      if (event.type !== 'SEND' || event.replies.length === 0) return;
+      if (event.type === 'CLOSE') {
+        closeSession(sessions, session, event.summary);
+        return;
+      }
+      if (event.replies.length === 0) return;
       for (const reply of event.replies) {
         if (reply.kind === 'AppendResponse') lastAppendResponse = reply;
       }

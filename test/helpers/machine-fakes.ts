@@ -181,7 +181,14 @@ export class ConnectionHarness {
         }),
         writer: fromCallback<WriterEvent, ConnectionInput>(({ receive }) => {
           this.log.push({ kind: 'writer-started' });
-          receive((event) => this.log.push({ kind: 'writer-received', replies: event.replies }));
+          receive((event) => {
+            if (event.type === 'CLOSE') {
+              const { error } = event.summary;
+              this.log.push({ kind: 'closeConnection', error, dirty: this.actor.getSnapshot().context.dirty });
+            } else {
+              this.log.push({ kind: 'writer-received', replies: event.replies });
+            }
+          });
           return () => this.log.push({ kind: 'writer-stopped' });
         }),
         greet: this.batchActor('greet'),
@@ -196,8 +203,6 @@ export class ConnectionHarness {
         registerReceiver: ({ context }) => this.log.push({ kind: 'registerReceiver', connId: context.connId }),
         markStreaming: (_, params) => this.log.push({ kind: 'markStreaming', result: params.result }),
         releaseReceiver: ({ context }) => this.log.push({ kind: 'releaseReceiver', connId: context.connId }),
-        closeConnection: ({ context }) =>
-          this.log.push({ kind: 'closeConnection', error: context.error, dirty: context.dirty }),
       },
     });
     this.actor = createActor(machine, {

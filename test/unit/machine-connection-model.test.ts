@@ -267,6 +267,8 @@ interface Ledger {
   replies: unknown[];
   markStreaming: BatchOutcome[];
   batchFailed: string | null;
+  /** The first error the path produced (read error or failed batch): the one the close reports. */
+  firstError: string | null;
 }
 
 function realSerialization(h: ConnectionHarness): string {
@@ -306,7 +308,7 @@ function checkCoherence(h: ConnectionHarness, ledger: Ledger): void {
   assert.equal(close.error, ctx.error);
   assert.ok(h.lastIndexOf('writer-received') < h.indexOf('writer-stopped'), 'no reply is lost to the writer stopping');
   if (ledger.batchFailed) {
-    assert.equal(ctx.error, ledger.batchFailed, 'a failed batch is the reason the connection closed');
+    assert.equal(ctx.error, ledger.firstError, 'the first error (read error or failed batch) is the reason the connection closed');
     const failedAt = h.log.findIndex((r) => r.kind === 'batch-settled' && r.outcome === 'error');
     assert.equal(h.log.slice(failedAt).filter((r) => r.kind === 'batch-started').length, 0, 'no flush (or anything) after a failed batch');
   } else {
@@ -330,13 +332,16 @@ interface ReplayResult {
 async function replay(path: TestPath<ModelSnapshot, ModelEvent>): Promise<ReplayResult> {
   const h = new ConnectionHarness().start();
   const states = new Set<string>();
-  const ledger: Ledger = { shutdowns: 0, greeted: false, replies: [], markStreaming: [], batchFailed: null };
+  const ledger: Ledger = { shutdowns: 0, greeted: false, replies: [], markStreaming: [], batchFailed: null, firstError: null };
   const pendingWith = (event: { type: string }) => ((event as { withMessages?: true }).withMessages ? 1 : 0);
   // Executors get the step's event typed as `{ type: string }`; each knows its own event's shape.
   const events: Record<string, (step: { event: { type: string } }) => Promise<void> | void> = {
     MESSAGES: () => h.deliver(1),
     EOF: ({ event }) => h.endOfStream(pendingWith(event)),
-    READ_ERROR: ({ event }) => h.readError(field<string>(event, 'message'), pendingWith(event)),
+    READ_ERROR: ({ event }) => {
+      ledger.firstError ??= field<string>(event, 'message');
+      h.readError(field<string>(event, 'message'), pendingWith(event));
+    },
     SHUTDOWN: () => {
       ledger.shutdowns++;
       h.shutdown();
@@ -354,6 +359,7 @@ async function replay(path: TestPath<ModelSnapshot, ModelEvent>): Promise<Replay
     events[`xstate.error.actor.${b.invokeId}`] = async ({ event }) => {
       const message = field<string>(event, 'error');
       ledger.batchFailed = message;
+      ledger.firstError ??= message;
       await h.fail(b.kind, new Error(message));
     };
   }
