@@ -40,7 +40,15 @@ function timelineOf(session: WalPushSession): Timeline {
 /** One message through the acceptor rules; network appends never flush by themselves (Neon's NoFlush). */
 async function processOne(a: Acceptor, session: WalPushSession, msg: ProposerMessage): Promise<AcceptorMessage | null> {
   if (msg.kind === 'AppendRequest') return a.handleAppend(msg, { flush: false });
-  return a.process(msg, { expected: session.ttid });
+  if (msg.kind !== 'ProposerElected') return a.process(msg, { expected: session.ttid });
+  const started = performance.now();
+  await a.handleElected(msg);
+  session.metrics?.miscOperationSeconds.observe({ operation: 'handle_elected' }, (performance.now() - started) / 1000);
+  session.logger.info(
+    { term: msg.term, start_streaming_at: formatLsn(msg.startStreamingAt), flush_lsn: formatLsn(a.flushLsn()) },
+    'processed ProposerElected',
+  );
+  return null;
 }
 
 export function greetActor(sessions: SessionTable, timelines: Timelines) {
@@ -54,6 +62,7 @@ export function greetActor(sessions: SessionTable, timelines: Timelines) {
       { peer: session.peer, system_id: msg.systemId, tli: msg.tli, pg_version: msg.pgVersion },
       'start handshake with walproposer',
     );
+    const acquiring = performance.now();
     let tl = timelines.get(session.ttid);
     if (!tl) {
       if (!session.allowTimelineCreation) {
@@ -70,6 +79,8 @@ export function greetActor(sessions: SessionTable, timelines: Timelines) {
       }
     }
     session.timeline = tl;
+    // Neon times START_WAL_PUSH acquiring its timeline under this name.
+    session.metrics?.miscOperationSeconds.observe({ operation: 'wal_residence_guard' }, (performance.now() - acquiring) / 1000);
     const timeline = tl;
     return timeline.run(async (a) => {
       const reply = await a.handleGreeting(msg, session.ttid);

@@ -13,6 +13,15 @@ import type { SessionTable } from './session.js';
 /** Approximate in-memory size of a queued message (safekeeper_wal_receiver_queue_size_total). */
 export const QUEUED_MESSAGE_OVERHEAD = 128;
 
+/**
+ * Replies not yet taken by the proposer beyond which we stop reading (Neon stops taking messages
+ * when its 16-reply queue is full): a peer that never reads cannot make us buffer without bound.
+ */
+export const MAX_UNSENT_REPLY_BYTES = 64 * 1024;
+
+/** Neon samples each receiver's queue depth every 5 s (safekeeper_wal_receiver_queue_depth). */
+const QUEUE_DEPTH_SAMPLE_MS = 5000;
+
 export function readerActor(sessions: SessionTable) {
   return fromCallback<ReaderEvent, ConnectionInput>(({ input, sendBack, receive }) => {
     const session = sessions.get(input.connId);
@@ -28,12 +37,14 @@ export function readerActor(sessions: SessionTable) {
     };
 
     // Pulls as many frames as the inbox has room for; returns how many messages were queued.
+    const repliesBacklogged = () => socket.writableLength > MAX_UNSENT_REPLY_BYTES;
+
     const pump = (): void => {
       if (done) return;
       let queued = 0;
       let bytes = 0;
       try {
-        while (!inbox.full) {
+        while (!inbox.full && !repliesBacklogged()) {
           const frame = frames.next();
           if (!frame) break;
           if (frame.tag === 'd') {
@@ -63,7 +74,7 @@ export function readerActor(sessions: SessionTable) {
         send({ type: 'MESSAGES' });
       }
       if (!done) {
-        if (inbox.full) socket.pause();
+        if (inbox.full || repliesBacklogged()) socket.pause();
         else if (socket.isPaused()) socket.resume();
       }
     };
@@ -86,6 +97,12 @@ export function readerActor(sessions: SessionTable) {
       }
     });
     inbox.onRoom(() => pump());
+    const onDrain = () => pump();
+    const sampleDepth = () => session.metrics?.queueDepth.observe(inbox.length);
+    sampleDepth();
+    const sampler = setInterval(sampleDepth, QUEUE_DEPTH_SAMPLE_MS);
+    sampler.unref();
+    socket.on('drain', onDrain);
     socket.on('data', onData);
     socket.on('end', onEnd);
     socket.on('close', onEnd);
@@ -98,6 +115,8 @@ export function readerActor(sessions: SessionTable) {
     return () => {
       done = true;
       inbox.onRoom(null);
+      clearInterval(sampler);
+      socket.off('drain', onDrain);
       socket.off('data', onData);
       socket.off('end', onEnd);
       socket.off('close', onEnd);
