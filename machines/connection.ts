@@ -41,6 +41,8 @@ export interface BatchResult {
   appended: boolean;
   /** Messages taken from the queue by this batch. */
   taken: number;
+  /** Messages still queued when the batch ended (for observers; the chart does not branch on it). */
+  queued: number;
   progress: Progress | null;
 }
 
@@ -58,6 +60,8 @@ export interface ConnectionContext extends ConnectionInput {
   error: string | null;
   /** Messages processed on this connection. */
   processed: number;
+  /** Inbox depth at the end of the last batch. */
+  queueDepth: number;
 }
 
 export type ConnectionEvent =
@@ -89,6 +93,7 @@ const inertBatch = fromPromise<BatchResult, ConnectionInput>(async () => ({
   readyToStream: false,
   appended: false,
   taken: 0,
+  queued: 0,
   progress: null,
 }));
 
@@ -144,6 +149,7 @@ export const connectionMachine = setup({
       return {
         dirty: context.dirty || result.appended,
         processed: context.processed + result.taken,
+        queueDepth: result.queued,
         ...(p ? { term: p.term, flushLsn: p.flushLsn, commitLsn: p.commitLsn } : {}),
       };
     }),
@@ -169,6 +175,7 @@ export const connectionMachine = setup({
     eof: false,
     error: null,
     processed: 0,
+    queueDepth: 0,
   }),
   invoke: [
     { id: 'reader', src: 'reader', input: ({ context }) => pickInput(context) },

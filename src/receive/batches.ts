@@ -19,7 +19,7 @@ function progressOf(a: Acceptor): Progress {
 }
 
 function emptyResult(): BatchResult {
-  return { replies: [], sawElected: false, readyToStream: false, appended: false, taken: 0, progress: null };
+  return { replies: [], sawElected: false, readyToStream: false, appended: false, taken: 0, queued: 0, progress: null };
 }
 
 /** Keeps the queue gauges right for messages taken off the inbox. */
@@ -84,7 +84,7 @@ export function greetActor(sessions: SessionTable, timelines: Timelines) {
     const timeline = tl;
     return timeline.run(async (a) => {
       const reply = await a.handleGreeting(msg, session.ttid);
-      return { ...emptyResult(), replies: [reply], taken: 1, progress: progressOf(a) };
+      return { ...emptyResult(), replies: [reply], taken: 1, queued: session.inbox.length, progress: progressOf(a) };
     });
   });
 }
@@ -112,6 +112,7 @@ export function voteActor(sessions: SessionTable) {
         }
       }
       result.progress = progressOf(a);
+      result.queued = session.inbox.length;
       return result;
     });
   });
@@ -134,6 +135,7 @@ export function appendActor(sessions: SessionTable) {
         if (reply) result.replies.push(reply);
       }
       result.progress = progressOf(a);
+      result.queued = session.inbox.length;
       session.accountIo();
       return result;
     });
@@ -146,7 +148,7 @@ export function flushActor(sessions: SessionTable) {
     const session = sessions.get(input.connId);
     return timelineOf(session).run(async (a) => {
       const reply = await a.flushWal();
-      return { ...emptyResult(), replies: [reply], progress: progressOf(a) };
+      return { ...emptyResult(), replies: [reply], queued: session.inbox.length, progress: progressOf(a) };
     });
   });
 }

@@ -42,8 +42,8 @@ export interface FakeMessage {
   seq: number;
 }
 
-/** What a batch reports; `taken` is filled in by the fake from what it really dequeued. */
-export type BatchOutcome = Omit<BatchResult, 'taken'>;
+/** What a batch reports; `taken` and `queued` are filled in by the fake from its real inbox. */
+export type BatchOutcome = Omit<BatchResult, 'taken' | 'queued'>;
 
 export type FakeRecord =
   | { kind: 'reader-started' }
@@ -300,7 +300,7 @@ export class ConnectionHarness {
   async complete(expected: BatchKind, result: BatchOutcome): Promise<void> {
     const pending = this.takePending(expected);
     this.log.push({ kind: 'batch-settled', batch: expected, outcome: 'done', taken: pending.taken.length });
-    pending.resolve({ ...result, taken: pending.taken.length });
+    pending.resolve({ ...result, taken: pending.taken.length, queued: this.inbox.size });
     await this.settled();
   }
 

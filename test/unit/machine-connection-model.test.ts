@@ -290,7 +290,7 @@ function checkCoherence(h: ConnectionHarness, ledger: Ledger): void {
   assert.deepEqual(h.repliesWritten(), ledger.replies, 'the writer got the replies of every batch, in order');
   assert.deepEqual(
     h.records('markStreaming').map((r) => {
-      const { taken: _, ...rest } = r.result;
+      const { taken: _t, queued: _q, ...rest } = r.result;
       return rest;
     }),
     ledger.markStreaming,
