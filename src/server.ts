@@ -78,7 +78,10 @@ export class PgServer {
   /** Stops accepting; connections already handed to actors are stopped through the root actor. */
   async stopAccepting(): Promise<void> {
     this.accepting = false;
-    await Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    // close() stops listening at once. Its callback waits for every connection to end, including
+    // WAL push connections, which only end after the root actor is told to shut down, i.e. after
+    // this returns: awaiting it here would hang shutdown until the 600 s socket timeout.
+    for (const s of this.servers) s.close();
     // Sockets still in the query phase have nothing to flush.
     for (const socket of this.sockets) socket.destroy();
   }
@@ -278,6 +281,9 @@ class HandshakeConnection {
     try {
       if (query.kind === 'set_datestyle') {
         this.out.commandComplete('SELECT 1');
+      } else if (query.kind === 'unsupported') {
+        // Neon parses the command before it looks for the ids: an unknown command is named as such.
+        throw new QueryError(`unsupported command ${query.query}`);
       } else {
         const ttid = this.requireTtid();
         if (query.kind === 'start_wal_push') {
