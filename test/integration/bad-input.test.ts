@@ -423,7 +423,7 @@ describe('bad input while a good stream is running', () => {
   test('the good stream was never disturbed and no acknowledged WAL is lost', async () => {
     await good.stopStreaming();
     assert.equal(good.loopError, null, `good stream failed: ${good.loopError?.message}`);
-    assert.ok(good.appends - appendsBefore >= 10, `the good stream kept going (${good.appends - appendsBefore} appends during the bad cases)`);
+    assert.ok(good.appends - appendsBefore >= 5, `the good stream kept going (${good.appends - appendsBefore} appends during the bad cases)`);
     assert.ok(!good.client.ended, 'good connection still open');
     assert.ok(good.client.received.every((m) => m.kind !== 'error'), 'no ErrorResponse on the good connection');
     assert.ok(good.acked > FIRST_RECORD_LSN);
