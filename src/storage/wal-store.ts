@@ -6,6 +6,12 @@
 // on flush(), when the segment completes, when the batch passes BATCH_BYTES, and before
 // truncation / first-segment initialisation / close. Nothing is acknowledged before
 // flush() anyway, so holding unflushed bytes in memory loses nothing a crash would keep.
+//
+// A batch written because it passed BATCH_BYTES is written in the background: a page-cache
+// write of 4 MiB takes 5-30 ms here, and waiting for it would stall decoding the next
+// messages. At most MAX_BACKGROUND_WRITES are in flight (bounded memory); everything that
+// needs the bytes in the file (fdatasync, segment completion, close, truncation) waits for
+// all of them first, so nothing is synced, and so nothing acknowledged, before it was written.
 
 import type { FileHandle } from 'node:fs/promises';
 import { promises as fs } from 'node:fs';
@@ -28,6 +34,8 @@ import { openOrCreateSegment, removeSegments, segmentPaths, writeFullyAt } from 
 
 /** Pending bytes above this are written out without waiting for a flush. */
 export const BATCH_BYTES = 4 * 1024 * 1024;
+/** Batches being written while the next one fills; beyond this write() waits for the oldest. */
+export const MAX_BACKGROUND_WRITES = 2;
 
 export type WalStorageOperation = 'initialize_segment' | 'initialize_first_segment' | 'truncate_wal';
 
@@ -86,6 +94,11 @@ export class DiskWalStore implements WalStore {
   private batchBytes = 0;
   /** File offset where the batch starts. */
   private batchOffset = 0;
+
+  /** Background batch writes to the open file, oldest first; they never reject (see writeFailure). */
+  private writing: Promise<void>[] = [];
+  /** First error of a background write, reported by the next operation that waits for it. */
+  private writeFailure: Error | undefined;
 
   private tail: Promise<unknown> = Promise.resolve();
 
@@ -217,7 +230,8 @@ export class DiskWalStore implements WalStore {
         this._flushLsn = this._writeLsn;
         this.takeDecodedRecords();
       } else if (this.batchBytes >= BATCH_BYTES) {
-        await this.writeBatch();
+        this.startBatchWrite();
+        if (this.writing.length > MAX_BACKGROUND_WRITES) await this.waitForWrites(this.writing.length - MAX_BACKGROUND_WRITES);
       }
     }
     this.takeDecodedRecords();
@@ -249,12 +263,46 @@ export class DiskWalStore implements WalStore {
     this.batchOffset = off;
   }
 
+  /** Writes the batch and waits until every write to the open file, background ones too, is done. */
   private async writeBatch(): Promise<void> {
+    this.startBatchWrite();
+    await this.waitForWrites(this.writing.length);
+  }
+
+  /** Starts writing the batch at its file offset; the bytes are then the write's, not the batch's. */
+  private startBatchWrite(): void {
     if (this.batchBytes === 0 || !this.file) return;
-    await writeFullyAt(this.file.fh, this.batch, this.batchOffset);
+    const written = writeFullyAt(this.file.fh, this.batch, this.batchOffset).catch((e: unknown) => {
+      this.writeFailure ??= e instanceof Error ? e : new Error(String(e));
+    });
+    this.writing.push(written);
     this.batchOffset += this.batchBytes;
     this.batch = [];
     this.batchBytes = 0;
+  }
+
+  /**
+   * Waits for the oldest `n` background writes. If any write failed, the positions past the
+   * durable ones are void: they fall back to the last flush and writes are refused until a
+   * truncate() (the next ProposerElected) re-establishes the end of WAL; the error is thrown.
+   */
+  private async waitForWrites(n: number): Promise<void> {
+    if (n > 0) {
+      const done = this.writing.splice(0, n);
+      await Promise.all(done);
+    }
+    const err = this.writeFailure;
+    if (err === undefined) return;
+    await Promise.all(this.writing.splice(0));
+    this.writeFailure = undefined;
+    this.pending = true;
+    this._writeLsn = this._flushLsn;
+    this._writeRecordLsn = this._flushRecordLsn;
+    this.batch = [];
+    this.batchBytes = 0;
+    throw new Error(`WAL write to ${this.file ? segmentFileName(this.file.segno, this.walSegSize) : 'segment'} failed: ${err.message}`, {
+      cause: err,
+    });
   }
 
   private async sync(fh: FileHandle, full: boolean): Promise<void> {
@@ -287,6 +335,8 @@ export class DiskWalStore implements WalStore {
       this.file = null;
       this.batch = [];
       this.batchBytes = 0;
+      // Never close under a write still in flight (only left over when another one failed).
+      await Promise.all(this.writing.splice(0));
       await file.fh.close();
     }
   }
