@@ -6,6 +6,8 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { access } from 'node:fs/promises';
+import path from 'node:path';
 import { formatLsn } from '../../src/lsn.js';
 import { WalGenerator } from '../../src/client/walgen.js';
 import { encodeProposerMessage, type ProposerGreeting, type ProposerMessage } from '../../src/protocol/index.js';
@@ -139,6 +141,28 @@ describe('bad input while a good stream is running', () => {
     assert.equal(typeof line.conn_id, 'number');
   });
 
+  test('a malformed tenant id in the startup options: ErrorResponse 22023, then closed', async () => {
+    const c = await connect();
+    await assert.rejects(c.startup({ options: `timeline_id=${randomId()} tenant_id=not-a-tenant` }), (err: Error) => {
+      assert.match(err.message, /server error 22023: Failed to parse not-a-tenant as tenant id/);
+      return true;
+    });
+    await c.waitClosed();
+    const line = await server.waitForLog((l) => l.peer === c.peer && l.level === 40);
+    assert.equal(line.msg, 'closing connection: bad startup options');
+    assert.equal(typeof line.conn_id, 'number');
+  });
+
+  test('CopyData before START_WAL_PUSH: ErrorResponse 08P01, then closed', async () => {
+    const c = await connect();
+    await c.startup({ tenantId: TENANT, timelineId: randomId() });
+    c.sendCopyData(encodeProposerMessage(greeting(TENANT, randomId())));
+    const err = await c.nextError();
+    assert.equal(err.message, "unexpected message type 'd'");
+    assert.equal(err.code, '08P01');
+    await c.waitClosed();
+  });
+
   test('truncated CopyData, then a half-close: the connection ends, logged with conn_id and ttid', async () => {
     const tl = randomId();
     const c = await walPush(tl);
@@ -170,7 +194,7 @@ describe('bad input while a good stream is running', () => {
       c.endWriting();
       await c.waitClosed();
       const line = await closeLogOf(connId);
-      assert.equal(line.level, 40);
+      assert.ok(Number(line.level) >= 40, 'logged as a warning or worse');
       assert.match(String(line.error), /EOF with unprocessed data/);
     },
   );
@@ -227,6 +251,20 @@ describe('bad input while a good stream is running', () => {
     c.sendCopyData(body);
     await expectStreamError(c, tl, /unknown proposer-acceptor message tag: z/);
     await expectTimelineAbsent(tl);
+  });
+
+  test('a Query message inside the CopyBoth stream', async () => {
+    const tl = randomId();
+    const c = await walPush(tl);
+    c.write(new FrontendSerializer().query('TIMELINE_STATUS').flush());
+    await expectStreamError(c, tl, /^unexpected message 'Q' in CopyBoth mode$/);
+  });
+
+  test('CopyFail from the client ends the stream with its reason', async () => {
+    const tl = randomId();
+    const c = await walPush(tl);
+    c.write(new FrontendSerializer().copyFail('proposer gave up').flush());
+    await expectStreamError(c, tl, /^client failed the COPY stream: proposer gave up$/);
   });
 
   test('AppendRequest before ProposerElected on a fresh timeline', async () => {
@@ -419,6 +457,18 @@ describe('bad input while a good stream is running', () => {
     c.send(greeting(TENANT, GOOD_TIMELINE, { walSegSize: 8 * 1024 * 1024 }));
     await expectStreamError(c, GOOD_TIMELINE, /^invalid wal_seg_size, got 8388608, expected 16777216$/);
   });
+
+  test(
+    'a greeting with an unsupported wal_seg_size for a new timeline leaves no timeline directory behind',
+    { todo: 'src/timeline/timelines.ts create(): the directory is created before Timeline.open refuses the segment size and is never removed; the next start logs "failed to load timeline"' },
+    async () => {
+      const tl = randomId();
+      const c = await walPush(tl);
+      c.send(greeting(TENANT, tl, { walSegSize: 8 * 1024 * 1024 }));
+      await expectStreamError(c, tl, /^create timeline: unsupported wal_seg_size 8388608/);
+      await assert.rejects(access(path.join(server.datadir, TENANT, tl)), { code: 'ENOENT' });
+    },
+  );
 
   test('the good stream was never disturbed and no acknowledged WAL is lost', async () => {
     await good.stopStreaming();
