@@ -73,17 +73,29 @@ export function readerActor(sessions: SessionTable) {
         session.metrics?.queueSizeTotal.inc(bytes);
         send({ type: 'MESSAGES' });
       }
-      if (!done) {
-        if (inbox.full || repliesBacklogged()) socket.pause();
-        else if (socket.isPaused()) socket.resume();
-      }
+      if (done) return;
+      if (inbox.full || repliesBacklogged()) socket.pause();
+      else if (peerEnded) endOfStream();
+      else if (socket.isPaused()) socket.resume();
+    };
+
+    // The peer is gone and every complete message is queued: bytes still in the framer can only
+    // be a message cut off mid-way (Neon: "EOF with unprocessed data in the buffer").
+    const endOfStream = () => {
+      const left = frames.buffered;
+      if (left === 0) finish({ type: 'EOF' });
+      else finish({ type: 'READ_ERROR', message: `EOF with unprocessed data in the buffer: ${left} bytes of an incomplete message` });
     };
 
     const onData = (chunk: Buffer) => {
       frames.push(chunk);
       pump();
     };
-    const onEnd = () => finish({ type: 'EOF' });
+    let peerEnded = false;
+    const onEnd = () => {
+      peerEnded = true;
+      pump();
+    };
     const onError = (err: Error) => finish({ type: 'READ_ERROR', message: `socket error: ${err.message}` });
     const onTimeout = () => {
       finish({ type: 'READ_ERROR', message: 'no data from the walproposer for 600 s, closing' });

@@ -6,6 +6,7 @@ import { promises as fs } from 'node:fs';
 import { ttidString, type Ttid } from '../ids.js';
 import { createTimelineDir, listTimelineDirs, tenantDir, timelineDir } from '../storage/datadir.js';
 import { initialPersistentState } from '../storage/control-file.js';
+import { WAL_SEGMENT_SIZE } from '../storage/wal-format.js';
 import type { ServerInfo } from '../storage/interfaces.js';
 import { Timeline, type TimelineEnv } from './timeline.js';
 
@@ -74,9 +75,20 @@ export class Timelines {
     }
     if (server.walSegSize === 0) throw new Error(`Timeline ${key} is not initialized, wal_seg_size is zero`);
     if (server.pgVersion === 0) throw new Error(`Timeline ${key} is not initialized, pg_version is unknown`);
+    // Neon accepts other sizes here but cannot use them (storage.md §3.7); refuse before touching disk.
+    if (server.walSegSize !== WAL_SEGMENT_SIZE) {
+      throw new Error(`unsupported wal_seg_size ${server.walSegSize}: only ${WAL_SEGMENT_SIZE} (16 MiB) segments are supported`);
+    }
     const state = initialPersistentState(ttid, server, commitLsn, localStartLsn);
     const dir = await createTimelineDir(this.env.datadir, ttid, state, { noSync: this.env.noSync });
-    const tl = await Timeline.open(this.env, ttid, dir);
+    let tl: Timeline;
+    try {
+      tl = await Timeline.open(this.env, ttid, dir);
+    } catch (err) {
+      // A timeline that cannot be opened must not be left behind to be refused on every retry.
+      await fs.rm(dir, { recursive: true, force: true });
+      throw err;
+    }
     this.loaded.set(key, tl);
     this.env.logger.info({ ttid: key, pg_version: server.pgVersion, wal_seg_size: server.walSegSize }, 'timeline created');
     return tl;
