@@ -231,17 +231,29 @@ export class PgConnection {
    * Resolves once the socket buffer is below its high-water mark.
    */
   send(msg: ProposerMessage): Promise<void> {
+    return this.sendBatch([msg]);
+  }
+
+  /**
+   * Sends messages back to back in one socket write (one syscall for many small
+   * AppendRequests), each as in send(). Resolves once the socket buffer is below
+   * its high-water mark: the caller bounds how much one batch carries.
+   */
+  sendBatch(msgs: readonly ProposerMessage[]): Promise<void> {
     if (this.phase !== 'copy') return Promise.reject(this.phaseError('send a proposer message'));
     if (this.terminal) return Promise.reject(this.terminal);
-    let parts: Buffer[];
-    if (msg.kind === 'AppendRequest') {
-      const head = Buffer.allocUnsafe(COPY_DATA_HEADER_SIZE + APPEND_REQUEST_HEADER_SIZE);
-      encodeAppendRequestHeader(msg, head.subarray(COPY_DATA_HEADER_SIZE));
-      copyDataHeader(APPEND_REQUEST_HEADER_SIZE + msg.wal.length, head, 0);
-      parts = msg.wal.length > 0 ? [head, msg.wal] : [head];
-    } else {
-      const payload = encodeProposerMessage(msg);
-      parts = [copyDataHeader(payload.length), payload];
+    const parts: Buffer[] = [];
+    for (const msg of msgs) {
+      if (msg.kind === 'AppendRequest') {
+        const head = Buffer.allocUnsafe(COPY_DATA_HEADER_SIZE + APPEND_REQUEST_HEADER_SIZE);
+        encodeAppendRequestHeader(msg, head.subarray(COPY_DATA_HEADER_SIZE));
+        copyDataHeader(APPEND_REQUEST_HEADER_SIZE + msg.wal.length, head, 0);
+        parts.push(head);
+        if (msg.wal.length > 0) parts.push(msg.wal);
+      } else {
+        const payload = encodeProposerMessage(msg);
+        parts.push(copyDataHeader(payload.length), payload);
+      }
     }
     return this.writeParts(parts) ? Promise.resolve() : this.waitDrain();
   }

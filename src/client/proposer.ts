@@ -8,15 +8,17 @@
 //   (tests generate all WAL in one client process, so the log has it).
 // * No sync-safekeepers mode and no basebackup check: a log that cannot supply
 //   WAL up to the elected term start is a fatal error instead.
-// * Flow control: at most `maxInflightBytes` sent but not yet reported flushed
-//   per safekeeper, so memory stays bounded and a slow safekeeper is not
-//   buried; socket backpressure ('drain') is respected as well.
+// * Flow control: at most `maxInflightBytes` (default 64 MiB) sent but not yet
+//   reported flushed per safekeeper, so a slow safekeeper is not buried;
+//   socket backpressure ('drain') is respected as well.
 // * Connection timeout is enforced in every state, not only after election.
 
 import { randomBytes } from 'node:crypto';
 import { createNanoEvents, type Emitter } from 'nanoevents';
 import { formatLsn, type Lsn, type Term } from '../lsn.js';
+import { COPY_DATA_HEADER_SIZE } from '../wire/index.js';
 import {
+  APPEND_REQUEST_HEADER_SIZE,
   MAX_SEND_SIZE,
   ProtocolError,
   type AcceptorGreeting,
@@ -63,7 +65,7 @@ export interface ProposerOptions {
   reconnectIntervalMs?: number;
   /** C: drop a connection that sent nothing for this long. Default 10000 ms. */
   connectionTimeoutMs?: number;
-  /** Sent-but-unflushed WAL allowed per safekeeper. Default 16 MiB. */
+  /** Sent-but-unflushed WAL allowed per safekeeper. Default 64 MiB (four segments). */
   maxInflightBytes?: number;
   /** WAL bytes per AppendRequest, at most MAX_SEND_SIZE (131072, the default). */
   maxSendSize?: number;
@@ -154,6 +156,24 @@ interface Waiter {
 
 const NOOP_LOGGER: ClientLogger = { debug() {}, info() {}, warn() {}, error() {} };
 const EMPTY = Buffer.alloc(0);
+/**
+ * AppendRequests written to a socket in one go. Small messages then cost one
+ * syscall per batch instead of one each (the C walproposer leaves such
+ * coalescing to libpq's output buffer); large ones are views of the log, so a
+ * batch costs no copying.
+ */
+const SEND_BATCH_BYTES = 1024 * 1024;
+/** CopyData header + AppendRequest header, for the batch budget. */
+const APPEND_REQUEST_WIRE_OVERHEAD = COPY_DATA_HEADER_SIZE + APPEND_REQUEST_HEADER_SIZE;
+/**
+ * Default sent-but-unflushed window. A busy safekeeper answers only at segment
+ * ends and once a second (it flushes when its queue drains, and a proposer that
+ * keeps up never lets it drain), so a window of one 16 MiB segment made the
+ * stream stop at every segment end until the reply came back. Four segments
+ * keep it flowing; the C walproposer has no window at all, only socket
+ * backpressure, which applies here as well.
+ */
+const DEFAULT_MAX_INFLIGHT_BYTES = 64 * 1024 * 1024;
 
 function parseAddress(text: string): { host: string; port: number } {
   const i = text.lastIndexOf(':');
@@ -208,7 +228,7 @@ export class Proposer {
     this.log = opts.logger ?? NOOP_LOGGER;
     this.R = opts.reconnectIntervalMs ?? 1000;
     this.C = opts.connectionTimeoutMs ?? 10_000;
-    this.maxInflight = BigInt(opts.maxInflightBytes ?? 16 * 1024 * 1024);
+    this.maxInflight = BigInt(opts.maxInflightBytes ?? DEFAULT_MAX_INFLIGHT_BYTES);
     const maxSend = opts.maxSendSize ?? MAX_SEND_SIZE;
     if (maxSend < 1 || maxSend > MAX_SEND_SIZE) throw new RangeError(`maxSendSize must be 1..${MAX_SEND_SIZE}, got ${maxSend}`);
     this.maxSend = BigInt(maxSend);
@@ -657,31 +677,38 @@ export class Proposer {
     const conn = slot.conn!;
     try {
       while (slot.gen === gen && slot.state === 'active' && !this.stopped) {
-        const begin = slot.streamingAt;
-        const hasData = begin < this.available;
-        const windowOpen = begin - slot.ackedLsn < this.maxInflight;
-        if (!slot.wantSend && !(hasData && windowOpen)) return;
-        slot.wantSend = false;
-        let end = begin;
-        if (hasData && windowOpen) {
-          end = begin + this.maxSend;
-          if (end > this.available) end = this.available;
+        // Cut as many AppendRequests as fit in one socket write, then wait for the socket.
+        const batch: AppendRequest[] = [];
+        let bytes = 0;
+        while (bytes < SEND_BATCH_BYTES) {
+          const begin = slot.streamingAt;
+          const hasData = begin < this.available;
+          const windowOpen = begin - slot.ackedLsn < this.maxInflight;
+          if (!slot.wantSend && !(hasData && windowOpen)) break;
+          slot.wantSend = false;
+          let end = begin;
+          if (hasData && windowOpen) {
+            end = begin + this.maxSend;
+            if (end > this.available) end = this.available;
+          }
+          const wal = end > begin ? this.wal.read(begin, end) : EMPTY;
+          batch.push({
+            kind: 'AppendRequest',
+            term: this.term,
+            termStartLsn: this.epochStart,
+            beginLsn: begin,
+            endLsn: end,
+            commitLsn: this.commit,
+            truncateLsn: this.truncate,
+            proposerUuid: this.proposerId,
+            wal,
+          });
+          bytes += APPEND_REQUEST_WIRE_OVERHEAD + wal.length;
+          slot.streamingAt = end;
+          slot.sentSinceTick = true;
         }
-        const wal = end > begin ? this.wal.read(begin, end) : EMPTY;
-        const msg: AppendRequest = {
-          kind: 'AppendRequest',
-          term: this.term,
-          termStartLsn: this.epochStart,
-          beginLsn: begin,
-          endLsn: end,
-          commitLsn: this.commit,
-          truncateLsn: this.truncate,
-          proposerUuid: this.proposerId,
-          wal,
-        };
-        slot.streamingAt = end;
-        slot.sentSinceTick = true;
-        await conn.send(msg);
+        if (batch.length === 0) return;
+        await conn.sendBatch(batch);
       }
     } catch (e) {
       if (slot.gen !== gen || this.stopped) return;
