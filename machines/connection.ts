@@ -205,8 +205,8 @@ export const connectionMachine = setup({
             onDone: {
               target: '#connection.voting',
               actions: [
-                { type: 'applyBatch', params: ({ event }) => ({ result: event.output }) },
-                { type: 'sendReplies', params: ({ event }) => ({ result: event.output }) },
+                { type: 'applyBatch', params: batchOutput },
+                { type: 'sendReplies', params: batchOutput },
                 'registerReceiver',
               ],
             },
@@ -234,19 +234,19 @@ export const connectionMachine = setup({
             input: ({ context }) => pickInput(context),
             onDone: [
               {
-                guard: { type: 'batchReadyToStream', params: ({ event }) => ({ result: event.output }) },
+                guard: { type: 'batchReadyToStream', params: batchOutput },
                 target: '#connection.streaming',
                 actions: [
-                  { type: 'applyBatch', params: ({ event }) => ({ result: event.output }) },
-                  { type: 'sendReplies', params: ({ event }) => ({ result: event.output }) },
-                  { type: 'markStreaming', params: ({ event }) => ({ result: event.output }) },
+                  { type: 'applyBatch', params: batchOutput },
+                  { type: 'sendReplies', params: batchOutput },
+                  { type: 'markStreaming', params: batchOutput },
                 ],
               },
               {
                 target: 'waiting',
                 actions: [
-                  { type: 'applyBatch', params: ({ event }) => ({ result: event.output }) },
-                  { type: 'sendReplies', params: ({ event }) => ({ result: event.output }) },
+                  { type: 'applyBatch', params: batchOutput },
+                  { type: 'sendReplies', params: batchOutput },
                 ],
               },
             ],
@@ -278,20 +278,20 @@ export const connectionMachine = setup({
             onDone: [
               {
                 // Busy for a whole second: flush now even though more messages are queued.
-                guard: { type: 'flushDueAfterBatch', params: ({ event }) => ({ result: event.output }) },
+                guard: { type: 'flushDueAfterBatch', params: batchOutput },
                 target: '#connection.flushing',
                 actions: [
-                  { type: 'applyBatch', params: ({ event }) => ({ result: event.output }) },
-                  { type: 'sendReplies', params: ({ event }) => ({ result: event.output }) },
-                  { type: 'markStreaming', params: ({ event }) => ({ result: event.output }) },
+                  { type: 'applyBatch', params: batchOutput },
+                  { type: 'sendReplies', params: batchOutput },
+                  { type: 'markStreaming', params: batchOutput },
                 ],
               },
               {
                 target: 'waiting',
                 actions: [
-                  { type: 'applyBatch', params: ({ event }) => ({ result: event.output }) },
-                  { type: 'sendReplies', params: ({ event }) => ({ result: event.output }) },
-                  { type: 'markStreaming', params: ({ event }) => ({ result: event.output }) },
+                  { type: 'applyBatch', params: batchOutput },
+                  { type: 'sendReplies', params: batchOutput },
+                  { type: 'markStreaming', params: batchOutput },
                 ],
               },
             ],
@@ -310,8 +310,8 @@ export const connectionMachine = setup({
         onDone: {
           target: 'streaming',
           actions: [
-            { type: 'applyBatch', params: ({ event }) => ({ result: event.output }) },
-            { type: 'sendReplies', params: ({ event }) => ({ result: event.output }) },
+            { type: 'applyBatch', params: batchOutput },
+            { type: 'sendReplies', params: batchOutput },
             assign({ dirty: false, flushDue: false }),
           ],
         },
@@ -327,6 +327,11 @@ export const connectionMachine = setup({
     },
   },
 });
+
+/** Parameters of the batch actions and guards: the finished batch's result. */
+function batchOutput({ event }: { event: { output: BatchResult } }): { result: BatchResult } {
+  return { result: event.output };
+}
 
 function pickInput(context: ConnectionContext): ConnectionInput {
   return { connId: context.connId, ttid: context.ttid, peer: context.peer };
