@@ -1,0 +1,309 @@
+// `npm run demo`: a safekeeper with the live inspector, and simulated computes
+// (the project's proposer client) that stream WAL, disconnect, reconnect and
+// re-elect now and then, so every connection state shows up in the page.
+//
+//   npm run demo                          inspector on http://127.0.0.1:7680/
+//   npm run demo -- --inspector 0.0.0.0:8080
+//
+// The safekeeper runs from source (through tsx, no build needed) in its own
+// process group, so Ctrl-C reaches only this script, which then winds down in
+// order: computes say goodbye first (their connections close cleanly, visible
+// in the page), then the safekeeper gets SIGTERM, then the temp data dir goes.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MemoryWalLog, Proposer, WalGenerator, type ElectionInfo } from '../src/client/index.js';
+import { formatLsn, type Lsn } from '../src/lsn.js';
+
+const START: Lsn = 0x1000028n;
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+const tty = process.stdout.isTTY;
+const paint = (code: string) => (s: string) => (tty ? `\x1b[${code}m${s}\x1b[0m` : s);
+const dim = paint('2');
+const bold = paint('1');
+const cyan = paint('36');
+const green = paint('32');
+const yellow = paint('33');
+const red = paint('31');
+
+function log(who: string, text: string): void {
+  const t = new Date().toTimeString().slice(0, 8);
+  console.log(`${dim(t)} ${who.padEnd(10)} ${text}`);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function between(lo: number, hi: number): number {
+  return lo + Math.floor(Math.random() * (hi - lo));
+}
+
+function inspectorAddress(): string {
+  const args = process.argv.slice(2);
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--inspector' && args[i + 1]) return args[i + 1]!;
+    if (args[i]!.startsWith('--inspector=')) return args[i]!.slice('--inspector='.length);
+    if (args[i] === '-h' || args[i] === '--help') {
+      console.log('usage: npm run demo [-- --inspector HOST:PORT]   (default 127.0.0.1:7680)');
+      process.exit(0);
+    }
+  }
+  return process.env.INSPECTOR ?? '127.0.0.1:7680';
+}
+
+// ---------------------------------------------------------------- safekeeper
+
+interface Started {
+  proc: ChildProcess;
+  pg: string;
+  http: string;
+  inspector: string;
+  exited: Promise<number | null>;
+}
+
+async function startSafekeeper(datadir: string, inspector: string): Promise<Started> {
+  const args = [
+    '--import',
+    'tsx',
+    path.join(repo, 'src', 'cli.ts'),
+    '-D', datadir,
+    '--id', '1',
+    '--listen-pg', '127.0.0.1:0',
+    '--listen-http', '127.0.0.1:0',
+    '--inspector', inspector,
+    '--no-sync',
+    '--log-format', 'json',
+  ];
+  const proc = spawn(process.execPath, args, { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  let stderr = '';
+  proc.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  return new Promise<Started>((resolve, reject) => {
+    let pending = '';
+    let started = false;
+    proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      pending += chunk;
+      let nl;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        let rec: Record<string, unknown>;
+        try {
+          rec = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          continue;
+        }
+        if (!started && rec.msg === 'safekeeper started') {
+          started = true;
+          resolve({ proc, pg: String(rec.listen_pg), http: String(rec.listen_http), inspector: String(rec.inspector), exited });
+        } else if (typeof rec.level === 'number' && rec.level >= 50) {
+          log('safekeeper', red(String(rec.msg)));
+        }
+      }
+    });
+    void exited.then((code) => {
+      if (!started) reject(new Error(`the safekeeper exited with code ${code} before it started:\n${stderr.trim()}`));
+    });
+  });
+}
+
+// ---------------------------------------------------------------- computes
+
+interface Compute {
+  name: string;
+  tenantId: string;
+  timelineId: string;
+  gen: WalGenerator;
+  /** Proposers alive right now (two during a takeover). */
+  live: Set<Proposer>;
+  /** The WAL rate this compute aims at, per 100 ms tick. */
+  chunk: [number, number];
+  /** How long one term streams before the compute changes something. */
+  termMs: [number, number];
+}
+
+let stopping = false;
+
+function newProposer(c: Compute, pg: string, fresh: boolean): Proposer {
+  const p = new Proposer({
+    safekeepers: [pg],
+    tenantId: c.tenantId,
+    timelineId: c.timelineId,
+    systemId: 0n,
+    // A fresh timeline starts at the basebackup LSN; later proposers get an empty log,
+    // rebased to wherever the safekeeper's WAL ends when they are elected.
+    wal: new MemoryWalLog(fresh ? START : 0n),
+    ...(fresh ? { basebackupLsn: START } : {}),
+    connectionTimeoutMs: 5000,
+  });
+  c.live.add(p);
+  return p;
+}
+
+async function retire(c: Compute, p: Proposer): Promise<void> {
+  c.live.delete(p);
+  await p.stop().catch(() => undefined);
+}
+
+/** Keeps one compute busy until Ctrl-C: stream a while, then end the term one way or another. */
+async function runCompute(c: Compute, pg: string): Promise<void> {
+  let fresh = true;
+  let next: { p: Proposer; info: ElectionInfo } | null = null;
+  while (!stopping) {
+    let p: Proposer | undefined;
+    try {
+      let info: ElectionInfo;
+      if (next) {
+        ({ p, info } = next);
+        next = null;
+      } else {
+        p = newProposer(c, pg, fresh);
+        info = await p.start();
+      }
+      fresh = false;
+      if (info.epochStartLsn !== c.gen.lsn) {
+        // Only when a previous term ended before its WAL was committed: carry on from what the safekeeper holds.
+        c.gen = new WalGenerator({ startLsn: info.epochStartLsn, seed: between(1, 1000) });
+      }
+      log(c.name, `${green('elected')} term ${bold(String(info.term))} at ${formatLsn(info.epochStartLsn)}`);
+
+      const until = Date.now() + between(...c.termMs);
+      while (!stopping && Date.now() < until) {
+        if (Math.random() < 0.03) {
+          // Quiet spell: only heartbeats, so the connection sits in streaming.waiting.
+          await sleep(between(1000, 2500));
+          continue;
+        }
+        p.appendWal(c.gen.generate(between(...c.chunk)));
+        await sleep(100);
+      }
+      if (stopping) break;
+      await p.waitForCommit(c.gen.lsn, 15_000);
+
+      const roll = Math.random();
+      if (roll < 0.45) {
+        // Takeover: a new compute is elected while this one is still connected; the old one
+        // learns of the higher term on its next heartbeat and goes away.
+        const old = p;
+        const q = newProposer(c, pg, false);
+        const qInfo = await q.start();
+        log(c.name, `${yellow('takeover')}: a new compute won term ${qInfo.term}; the old one steps down`);
+        next = { p: q, info: qInfo };
+        void (async () => {
+          const deadline = Date.now() + 3000;
+          while (!old.error && Date.now() < deadline && !stopping) await sleep(100);
+          await retire(c, old);
+        })();
+      } else {
+        log(c.name, `${cyan('disconnect')} at ${formatLsn(c.gen.lsn)}; reconnecting soon`);
+        await retire(c, p);
+        await sleep(between(1200, 3000));
+      }
+    } catch (err) {
+      if (stopping) break;
+      log(c.name, red(`error: ${err instanceof Error ? err.message : String(err)}; retrying`));
+      if (p) await retire(c, p);
+      if (next) {
+        await retire(c, next.p);
+        next = null;
+      }
+      await sleep(2000);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<void> {
+  const inspector = inspectorAddress();
+  const datadir = await mkdtemp(path.join(os.tmpdir(), 'sk-demo-'));
+  let sk: Started;
+  try {
+    sk = await startSafekeeper(datadir, inspector);
+  } catch (err) {
+    await rm(datadir, { recursive: true, force: true });
+    console.error(red(String(err instanceof Error ? err.message : err)));
+    process.exit(1);
+  }
+  const killChild = () => {
+    if (sk.proc.exitCode === null && sk.proc.signalCode === null) sk.proc.kill('SIGKILL');
+  };
+  process.on('exit', killChild);
+
+  const computes: Compute[] = [
+    {
+      name: 'compute-a',
+      tenantId: '3a1f9c0e5b7d4e2f8a6c1d0b9e8f7a6b',
+      timelineId: 'de2c47a19b3f4c8e9a7d6b5c4e3f2a1b',
+      gen: new WalGenerator({ startLsn: START, seed: 1 }),
+      live: new Set(),
+      chunk: [24 * 1024, 96 * 1024],
+      termMs: [9000, 16000],
+    },
+    {
+      name: 'compute-b',
+      tenantId: '7c0ffee0d15ea5e0b0bacafe12345678',
+      timelineId: '0123456789abcdef0123456789abcdef',
+      gen: new WalGenerator({ startLsn: START, seed: 2 }),
+      live: new Set(),
+      chunk: [4 * 1024, 32 * 1024],
+      termMs: [5000, 10000],
+    },
+  ];
+
+  const host = sk.inspector.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '127.0.0.1:');
+  console.log('');
+  console.log(`  ${bold('safekeeper-ts demo')}`);
+  console.log(`  inspector   ${bold(cyan(`http://${host}/`))}   ${dim('<- open this in a browser')}`);
+  console.log(`  safekeeper  ${dim(`pg ${sk.pg} · http ${sk.http} · data ${datadir} (removed on exit)`)}`);
+  console.log(`  computes    ${dim(computes.map((c) => `${c.name} → ${c.tenantId.slice(0, 8)}…/${c.timelineId.slice(0, 8)}…`).join(', '))}`);
+  console.log(`  ${dim('Ctrl-C stops everything.')}`);
+  console.log('');
+
+  const running = computes.map((c) => runCompute(c, sk.pg));
+
+  let forced = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) {
+      if (!forced) {
+        forced = true;
+        console.log(red('  stopping now'));
+        killChild();
+        await rm(datadir, { recursive: true, force: true }).catch(() => undefined);
+        process.exit(130);
+      }
+      return;
+    }
+    stopping = true;
+    console.log('');
+    log('demo', `${signal}: computes disconnect, then the safekeeper stops (Ctrl-C again to force)`);
+    await Promise.all(computes.flatMap((c) => [...c.live].map((p) => retire(c, p))));
+    await Promise.race([Promise.all(running), sleep(5000)]);
+    sk.proc.kill('SIGTERM');
+    const code = await Promise.race([sk.exited, sleep(8000).then(() => 'timeout' as const)]);
+    if (code === 'timeout') {
+      log('demo', red('the safekeeper did not stop within 8 s; killed'));
+      killChild();
+    }
+    await rm(datadir, { recursive: true, force: true });
+    log('demo', 'stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+  void sk.exited.then((code) => {
+    if (!stopping) {
+      log('safekeeper', red(`exited unexpectedly (code ${code})`));
+      stopping = true;
+      void rm(datadir, { recursive: true, force: true }).finally(() => process.exit(1));
+    }
+  });
+}
+
+void main();
