@@ -49,6 +49,7 @@ async function run(config: SafekeeperConfig): Promise<number> {
       logger,
       availabilityZone: config.availabilityZone,
       controlFileSaveIntervalMs: config.controlFileSaveIntervalMs,
+      inspector: config.inspector,
     });
     await sk.start();
     await new Promise<void>((resolve) => {

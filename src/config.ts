@@ -24,6 +24,8 @@ export interface SafekeeperConfig {
   dumpControlFile: string | undefined;
   controlFileSaveIntervalMs: number;
   walsendersKeepHorizon: boolean;
+  /** Live inspector (web page + WebSocket) address; off when undefined. */
+  inspector: HostPort | undefined;
   /** Flags accepted for compatibility that do nothing yet, for a startup warning. */
   inert: string[];
 }
@@ -56,6 +58,7 @@ const FLAGS: FlagSpec[] = [
   { names: ['--dump-control-file'], value: 'PATH', help: 'print that control file as JSON and exit' },
   { names: ['--log-format'], value: 'plain|json|test', help: 'log format on stdout (default plain)' },
   { names: ['--control-file-save-interval'], value: 'DURATION', help: 'save pending in-memory LSNs to the control file after this long (default 300s)' },
+  { names: ['--inspector'], value: 'HOST:PORT', help: 'live inspector: web page at / and WebSocket at /ws on this address (off by default; e.g. 127.0.0.1:7680)' },
   { names: ['--walsenders-keep-horizon'], help: 'WAL removal keeps segments needed by walsenders (no WAL removal yet: no effect)' },
   { names: ['--current-thread-runtime'], help: 'accepted for compatibility; Node is single-threaded anyway' },
   { names: ['--pg-auth-public-key-path'], value: 'PATH', help: 'JWT auth on --listen-pg: not implemented, refused unless empty', refuse: 'JWT authentication' },
@@ -173,6 +176,7 @@ export function parseArgs(argv: string[], version = '0.0.0'): ParsedArgs {
   if (values.has('--walsenders-keep-horizon')) inert.push('--walsenders-keep-horizon');
   const pgTenantOnly = str('--listen-pg-tenant-only');
   const saveInterval = str('--control-file-save-interval');
+  const inspector = str('--inspector');
   return {
     kind: 'run',
     config: {
@@ -188,6 +192,7 @@ export function parseArgs(argv: string[], version = '0.0.0'): ParsedArgs {
       dumpControlFile: str('--dump-control-file'),
       controlFileSaveIntervalMs: saveInterval ? parseDuration(saveInterval, '--control-file-save-interval') : 300_000,
       walsendersKeepHorizon: values.has('--walsenders-keep-horizon'),
+      inspector: inspector ? parseHostPort(inspector, '--inspector') : undefined,
       inert,
     },
   };

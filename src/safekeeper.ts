@@ -26,6 +26,8 @@ export interface SafekeeperOptions {
   logger: Logger;
   availabilityZone?: string;
   controlFileSaveIntervalMs?: number;
+  /** Live inspector address (inspector/); off when absent. */
+  inspector?: HostPort | null;
 }
 
 export class Safekeeper {
@@ -35,6 +37,7 @@ export class Safekeeper {
   readonly sessions = new SessionTable();
   private readonly pg: PgServer;
   private http: HttpApiServer | null = null;
+  private inspector: { address: string; close(): Promise<void> } | null = null;
   pgAddress: AddressInfo | null = null;
   httpAddress: AddressInfo | null = null;
 
@@ -82,11 +85,18 @@ export class Safekeeper {
       this.http = new HttpApiServer({ nodeId: this.opts.nodeId, timelines: this.timelines, metrics: this.metrics }, this.opts.logger);
       this.httpAddress = await this.http.listen(this.opts.listenHttp.host, this.opts.listenHttp.port);
     }
+    if (this.opts.inspector) {
+      // Loaded only when asked for: with the inspector off, none of its code (or ws) is loaded.
+      const { startInspector } = await import('../inspector/index.js');
+      const { host, port } = this.opts.inspector;
+      this.inspector = await startInspector({ root: this.root, nodeId: this.opts.nodeId, host, port, logger: this.opts.logger });
+    }
     this.opts.logger.info(
       {
         id: this.opts.nodeId,
         listen_pg: `${this.pgAddress.address}:${this.pgAddress.port}`,
         listen_http: this.httpAddress ? `${this.httpAddress.address}:${this.httpAddress.port}` : null,
+        inspector: this.inspector?.address ?? null,
         timelines: this.timelines.list().length,
         no_sync: this.opts.noSync,
       },
@@ -108,6 +118,7 @@ export class Safekeeper {
     await this.timelines.shutdownAll();
     await this.http?.close();
     this.root.stop();
+    await this.inspector?.close();
     this.opts.logger.info('safekeeper stopped');
   }
 }

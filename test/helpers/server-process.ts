@@ -15,6 +15,8 @@ export interface ServerProcess {
   id: number;
   pgPort: number;
   httpPort: number;
+  /** The inspector's port when started with `--inspector`, else null. */
+  inspectorPort: number | null;
   /** Every JSON log line so far. */
   logs: Array<Record<string, unknown>>;
   /** Resolves with the exit code (or signal) once the process is gone. */
@@ -109,6 +111,7 @@ export async function startServer(opts: StartOptions = {}): Promise<ServerProces
     id,
     pgPort: portOf(started.listen_pg),
     httpPort: portOf(started.listen_http),
+    inspectorPort: started.inspector ? portOf(started.inspector) : null,
     logs,
     exited,
     waitForLog,
