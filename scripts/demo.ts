@@ -227,7 +227,9 @@ async function main(): Promise<void> {
     sk = await startSafekeeper(datadir, inspector);
   } catch (err) {
     await rm(datadir, { recursive: true, force: true });
-    console.error(red(String(err instanceof Error ? err.message : err)));
+    const text = String(err instanceof Error ? err.message : err);
+    console.error(red(text));
+    if (text.includes('EADDRINUSE')) console.error(`${inspector} is taken (another demo?): try  npm run demo -- --inspector 127.0.0.1:7681`);
     process.exit(1);
   }
   const killChild = () => {

@@ -355,6 +355,7 @@ export class ChartView {
     this.edges = [...svg.querySelectorAll('g.edge')].map((el) => ({ el, src: el.dataset.src, dst: el.dataset.dst }));
     this.current = null;
     this.visitedKey = '';
+    this.flashedAt = new WeakMap();
   }
 
   /** `state` is a dotted path; `visited` a set of top-level state names. */
@@ -377,7 +378,11 @@ export class ChartView {
       if (!within(from, e.src) || !within(to, e.dst)) continue;
       if (!best || e.src.length + e.dst.length > best.src.length + best.dst.length) best = e;
     }
-    if (best) {
+    const now = performance.now();
+    // An arrow taken again while its pulse still runs keeps glowing instead of restarting:
+    // at dozens of transitions a second, restarting every frame costs paint for nothing.
+    if (best && now - (this.flashedAt.get(best.el) ?? -1e9) > REFLASH_MS) {
+      this.flashedAt.set(best.el, now);
       // Web Animations restart without forcing a layout, which matters at hundreds of updates a second.
       best.el.querySelector('.e-pulse')?.animate(
         [
@@ -387,11 +392,12 @@ export class ChartView {
         ],
         { duration: 900, easing: 'cubic-bezier(.3,.6,.3,1)' },
       );
-      hot(best.el, 1400);
     }
+    if (best) hot(best.el, 1400);
     let target = null;
     for (const s of this.states) if (within(to, s.path) && (!target || s.path.length > target.path.length)) target = s;
-    if (target) {
+    if (target && now - (this.flashedAt.get(target.el) ?? -1e9) > REFLASH_MS) {
+      this.flashedAt.set(target.el, now);
       target.el.querySelector('.st-box')?.animate([{ strokeWidth: 5 }, { strokeWidth: 2 }], { duration: 700, easing: 'ease-out' });
     }
   }
@@ -399,15 +405,37 @@ export class ChartView {
   /** A short pulse on a substate for activity folded into progress messages (batches while streaming). */
   pulse(path) {
     const s = this.states.find((x) => x.path === path);
-    s?.el.querySelector('.st-box')?.animate([{ fillOpacity: 1 }, { fillOpacity: 0.25 }], { duration: 600, easing: 'ease-out' });
+    const now = performance.now();
+    if (!s || now - (this.flashedAt.get(s.el) ?? -1e9) < REFLASH_MS) return;
+    this.flashedAt.set(s.el, now);
+    s.el.querySelector('.st-box')?.animate([{ fillOpacity: 1 }, { fillOpacity: 0.25 }], { duration: 600, easing: 'ease-out' });
   }
 }
 
-const hotTimers = new WeakMap();
+/** How soon the same arrow or state may flash again. */
+const REFLASH_MS = 450;
+
+// One timer sweeps every glowing arrow, instead of a timer per flash.
+const hotUntil = new Map();
+let sweeper = null;
 function hot(el, ms) {
-  el.classList.add('hot');
-  clearTimeout(hotTimers.get(el));
-  hotTimers.set(el, setTimeout(() => el.classList.remove('hot'), ms));
+  if (!hotUntil.has(el)) el.classList.add('hot');
+  hotUntil.set(el, performance.now() + ms);
+  if (sweeper === null) {
+    sweeper = setInterval(() => {
+      const now = performance.now();
+      for (const [e, until] of hotUntil) {
+        if (until <= now) {
+          e.classList.remove('hot');
+          hotUntil.delete(e);
+        }
+      }
+      if (hotUntil.size === 0) {
+        clearInterval(sweeper);
+        sweeper = null;
+      }
+    }, 200);
+  }
 }
 
 /** The colour class of a state, the same in the chart, the badges and the log. */

@@ -24,13 +24,20 @@ const view = new View(model, {
   statRate: $('stat-rate'),
 });
 
+/** Cost of drawing, for the curious and for tests (window.inspector.stats). */
+const stats = { frames: 0, renderMs: 0, maxRenderMs: 0 };
 let frameQueued = false;
 function schedule() {
   if (frameQueued) return;
   frameQueued = true;
   requestAnimationFrame(() => {
     frameQueued = false;
+    const t0 = performance.now();
     view.render();
+    const dt = performance.now() - t0;
+    stats.frames++;
+    stats.renderMs += dt;
+    if (dt > stats.maxRenderMs) stats.maxRenderMs = dt;
   });
 }
 
@@ -154,4 +161,4 @@ setInterval(() => {
 }, 1000);
 
 // For tests and the curious: the live model, read-only by convention.
-window.inspector = { model, view, socket, setPaused };
+window.inspector = { model, view, socket, setPaused, stats };

@@ -50,6 +50,7 @@ export class Model {
   reset() {
     this.nodeId = null;
     this.version = null;
+    this.rootState = null;
     this.charts = { connection: null, registry: null };
     this.conns = new Map(); // uid -> conn
     this.live = new Map(); // actor id -> uid of the live actor with that id
@@ -118,9 +119,9 @@ export class Model {
     for (const a of actors) {
       if (!a || typeof a.id !== 'string') continue;
       if (a.kind === 'connection') {
-        const known = this.live.get(a.id);
-        const fresh = !known || known !== `${a.id}@${a.spawnedAt}`;
+        const before = this.conns.size;
         const c = this.onSpawned(a, false);
+        const fresh = this.conns.size > before;
         listed.add(c.uid);
         if (fresh) {
           // Rebuild its path from the recent history the server kept.
@@ -138,6 +139,8 @@ export class Model {
         c.status = a.status ?? c.status;
         if (a.context) c.ctx = a.context;
         if (c.status !== 'active') this.markClosed(c, a.stoppedAt ?? this.now());
+      } else if (a.kind === 'root') {
+        this.setRoot(a.state);
       } else if (a.kind === 'registry') {
         this.onSpawned(a, false);
       } else if (a.kind === 'reader' || a.kind === 'writer') {
@@ -200,13 +203,19 @@ export class Model {
       case 'connection': {
         const uid = `${actor.id}@${actor.spawnedAt}`;
         const prevUid = this.live.get(actor.id);
-        if (prevUid && prevUid !== uid) {
-          const old = this.conns.get(prevUid);
-          if (old && old.status === 'active') {
-            old.status = 'stopped';
-            this.markClosed(old, actor.spawnedAt);
-            this.touch(old);
+        const prev = prevUid ? this.conns.get(prevUid) : undefined;
+        if (prev && prevUid !== uid && prev.closedLocal === null) {
+          // The server restarts its bookkeeping (and spawnedAt) when its last viewer leaves, so a
+          // live connection can come back under a new spawnedAt; the peer address tells it apart
+          // from a new connection reusing the id (a restarted safekeeper counts from 1 again).
+          const peer = prev.ctx?.peer;
+          if (peer && actor.context?.peer === peer) {
+            this.touch(prev);
+            return prev;
           }
+          prev.status = 'stopped';
+          this.markClosed(prev, actor.spawnedAt);
+          this.touch(prev);
         }
         let c = this.conns.get(uid);
         if (!c) {
@@ -258,6 +267,9 @@ export class Model {
       }
       case 'batch':
         this.counts.batches++;
+        return null;
+      case 'root':
+        this.setRoot(actor.state);
         return null;
       default:
         return null;
@@ -326,6 +338,8 @@ export class Model {
       }
     } else if (t.kind === 'registry' && t.context) {
       this.updateRegistry(t.context);
+    } else if (t.kind === 'root') {
+      this.setRoot(t.to);
     }
     if (logIt) this.logTransition(t);
   }
@@ -344,6 +358,14 @@ export class Model {
     c.ctx = ctx;
     this.sample(c);
     this.touch(c);
+  }
+
+  /** The safekeeper actor's own state (running, stopping, ...), shown next to the node id. */
+  setRoot(state) {
+    if (typeof state === 'string' && state !== this.rootState) {
+      this.rootState = state;
+      this.dirty.header = true;
+    }
   }
 
   updateRegistry(ctx) {

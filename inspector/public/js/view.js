@@ -88,7 +88,8 @@ export class View {
       m.newLog = [];
     }
     if (d.header) {
-      setText(this.dom.node, m.nodeId !== null ? `node ${m.nodeId}` : 'node —');
+      setText(this.dom.node, `${m.nodeId !== null ? `node ${m.nodeId}` : 'node —'}${m.rootState ? ` · ${m.rootState}` : ''}`);
+      this.dom.node.dataset.root = m.rootState ?? '';
       d.header = false;
     }
   }
@@ -352,7 +353,12 @@ export class View {
     const had = card.last[name] !== undefined;
     card.last[name] = text;
     setText(node, text);
-    if (had && !quiet) node.animate([{ color: '#ffffff', textShadow: '0 0 8px rgba(94, 234, 212, 0.55)' }, {}], { duration: 700, easing: 'ease-out' });
+    // A brief brightening on change, at most once a second per value (fast counters would just flicker).
+    const now = performance.now();
+    if (had && !quiet && now - (card.last[`${name}@`] ?? -1e9) > 1000) {
+      card.last[`${name}@`] = now;
+      node.animate([{ color: '#ffffff' }, {}], { duration: 700, easing: 'ease-out' });
+    }
   }
 
   /** Visited states in first-visit order, with how often each was entered. */
