@@ -146,7 +146,7 @@ export function layoutChart(def) {
     const s = size[col];
     const kids = top.states ?? [];
     const y = kids.length === 0 ? y0 + (rowH - s.h) / 2 : y0;
-    boxes.set(top.path, { x, y, w: s.w, h: s.h, kind: kids.length ? 'compound' : top.type, label: top.key, col, depth: 0 });
+    boxes.set(top.path, { x, y, w: s.w, h: s.h, kind: kids.length ? 'compound' : top.type, label: top.key, col, depth: 0, invokes: top.invokes ?? [] });
     kids.forEach((k, i) => {
       boxes.set(k.path, {
         x: x + (s.w - s.childW) / 2,
@@ -157,6 +157,7 @@ export function layoutChart(def) {
         label: k.key,
         col,
         depth: 1,
+        invokes: k.invokes ?? [],
       });
     });
     x += s.w + gaps[col];
@@ -286,6 +287,11 @@ export function layoutChart(def) {
     edges,
     busLabels,
     targetless,
+    // Handled at the root in every state; nothing to draw an arrow for, so they go in the tooltip.
+    rootNotes: [
+      ...(def.transitions ?? []).map((t) => `${labelOf(t)}${t.targets?.length ? ` → ${t.targets.join(', ')}` : ''} (in every state)`),
+      ...((def.invokes ?? []).length ? [`invokes ${def.invokes.join(', ')} for its whole life`] : []),
+    ],
   };
 }
 
@@ -295,6 +301,7 @@ export function chartSvg(layout) {
   parts.push(
     `<svg class="chart" viewBox="0 0 ${layout.width} ${layout.height}" width="${layout.width}" height="${layout.height}" role="img" aria-label="${escapeHtml(layout.id)} statechart">`,
   );
+  parts.push(`<title>${escapeHtml([`${layout.id} statechart`, ...layout.rootNotes].join('\n'))}</title>`);
   const tone = (path) => {
     const top = path.split('.')[0];
     return layout.boxes.get(top)?.kind === 'final' ? 'tone-final' : `tone-${layout.tops.indexOf(top) % 6}`;
@@ -302,7 +309,8 @@ export function chartSvg(layout) {
   // States first (compounds under their children), edges on top so arrows stay visible.
   for (const [path, b] of layout.boxes) {
     const extra = layout.targetless.get(path);
-    const title = `${path}${b.kind === 'final' ? ' (final)' : ''}${extra ? '\n' + extra.join('\n') : ''}`;
+    const notes = [...(b.invokes.length ? [`invokes ${b.invokes.join(', ')}`] : []), ...(extra ?? [])];
+    const title = `${path}${b.kind === 'final' ? ' (final)' : ''}${notes.length ? '\n' + notes.join('\n') : ''}`;
     const cls = `st st-${b.kind} depth-${b.depth} ${tone(path)}`;
     const rx = b.depth === 0 ? 9 : 6;
     parts.push(`<g class="${cls}" data-path="${escapeHtml(path)}"><title>${escapeHtml(title)}</title>`);
@@ -402,13 +410,25 @@ export class ChartView {
     }
   }
 
-  /** A short pulse on a substate for activity folded into progress messages (batches while streaming). */
-  pulse(path) {
-    const s = this.states.find((x) => x.path === path);
+  /**
+   * Activity the server folds into progress messages (round trips between the
+   * substates of the current compound state, once per batch) shows as a short
+   * pulse on the sibling substates the page never sees as current.
+   */
+  pulseSiblings(state) {
+    const dot = typeof state === 'string' ? state.lastIndexOf('.') : -1;
+    if (dot < 0) return;
+    const parent = state.slice(0, dot);
     const now = performance.now();
-    if (!s || now - (this.flashedAt.get(s.el) ?? -1e9) < REFLASH_MS) return;
-    this.flashedAt.set(s.el, now);
-    s.el.querySelector('.st-box')?.animate([{ fillOpacity: 1 }, { fillOpacity: 0.25 }], { duration: 600, easing: 'ease-out' });
+    for (const s of this.states) {
+      if (s.path === state || !s.path.startsWith(parent + '.') || s.path.indexOf('.', parent.length + 1) >= 0) continue;
+      if (now - (this.flashedAt.get(s.el) ?? -1e9) < REFLASH_MS) continue;
+      this.flashedAt.set(s.el, now);
+      s.el.querySelector('.st-box')?.animate(
+        [{ fill: 'rgba(94, 234, 212, 0.22)', stroke: 'rgba(94, 234, 212, 0.7)' }, {}],
+        { duration: 600, easing: 'ease-out' },
+      );
+    }
   }
 }
 

@@ -41,6 +41,15 @@ function schedule() {
   });
 }
 
+/** One odd message must not take the page down: report it and carry on with the next. */
+function apply(msg) {
+  try {
+    model.apply(msg);
+  } catch (err) {
+    console.error('inspector: could not apply a server message', msg && msg.type, err);
+  }
+}
+
 // ---- pause / resume ----
 const pause = { on: false, buffer: [], overflowed: false, dropped: 0, hello: null };
 const pauseBtn = $('pause');
@@ -62,12 +71,12 @@ function setPaused(on) {
   if (on === pause.on) return;
   pause.on = on;
   if (!on) {
-    if (pause.hello) model.apply(pause.hello);
+    if (pause.hello) apply(pause.hello);
     if (pause.overflowed) {
       // The buffered tail is useless without what was dropped before it: start over from a snapshot.
       socket.send({ type: 'resync' });
     } else {
-      for (const msg of pause.buffer) model.apply(msg);
+      for (const msg of pause.buffer) apply(msg);
     }
     pause.buffer = [];
     pause.overflowed = false;
@@ -134,7 +143,7 @@ const socket = new InspectorSocket({
       }
       return;
     }
-    model.apply(msg);
+    apply(msg);
     schedule();
   },
   onStatus(s) {

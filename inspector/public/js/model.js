@@ -10,7 +10,7 @@ const RATE_WINDOW_MS = 5000;
  * One connection actor as the page tracks it. `uid` tells apart two actors
  * with the same id (a restarted safekeeper numbers connections from 1 again).
  */
-function newConn(actor, receivedAt) {
+function newConn(actor) {
   return {
     uid: `${actor.id}@${actor.spawnedAt}`,
     id: actor.id,
@@ -28,9 +28,7 @@ function newConn(actor, receivedAt) {
     flashes: [], // transitions not yet animated
     children: new Map(), // kind -> status (reader, writer)
     samples: [], // [pageTime, flushLsn bigint] for the WAL rate
-    processedSeen: 0,
     busy: false, // progress showed batches processed since the last frame
-    firstSeen: receivedAt,
   };
 }
 
@@ -186,7 +184,7 @@ export class Model {
       const last = trail[trail.length - 1];
       const known = [...this.conns.values()].some((c) => c.id === id && c.spawnedAt <= first.at);
       if (known) continue;
-      const c = newConn({ id, spawnedAt: first.at, state: last.to, status: 'done', context: last.context }, this.now());
+      const c = newConn({ id, spawnedAt: first.at, state: last.to, status: 'done', context: last.context });
       this.visit(c, first.from, first.at);
       for (const t of trail) this.visit(c, t.to, t.at);
       c.lastTransition = last;
@@ -219,7 +217,7 @@ export class Model {
         }
         let c = this.conns.get(uid);
         if (!c) {
-          c = newConn(actor, this.now());
+          c = newConn(actor);
           this.conns.set(uid, c);
           this.visit(c, c.state, actor.spawnedAt);
           this.dirty.structure = true;

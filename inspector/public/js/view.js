@@ -331,7 +331,7 @@ export class View {
       card.chart.setState(c.state, new Set(c.visits.keys()));
       // Only the newest few transitions of a frame are worth animating; older ones would be invisible anyway.
       for (const t of c.flashes.slice(-2)) card.chart.flash(t.from, t.to);
-      if (c.busy && c.state.startsWith('streaming')) card.chart.pulse('streaming.appending');
+      if (c.busy && !closed) card.chart.pulseSiblings(c.state);
     }
     c.flashes.length = 0;
     c.busy = false;
