@@ -270,9 +270,12 @@ async function main(): Promise<void> {
   const running = computes.map((c) => runCompute(c, sk.pg));
 
   let forced = false;
+  let firstSignalAt = 0;
   const shutdown = async (signal: string) => {
     if (stopping) {
-      if (!forced) {
+      // Ctrl-C reaches this process twice (from the terminal and relayed by tsx): only a
+      // second press, a moment later, means "now".
+      if (!forced && Date.now() - firstSignalAt > 1000) {
         forced = true;
         console.log(red('  stopping now'));
         killChild();
@@ -282,6 +285,7 @@ async function main(): Promise<void> {
       return;
     }
     stopping = true;
+    firstSignalAt = Date.now();
     console.log('');
     log('demo', `${signal}: computes disconnect, then the safekeeper stops (Ctrl-C again to force)`);
     await Promise.all(computes.flatMap((c) => [...c.live].map((p) => retire(c, p))));

@@ -299,7 +299,8 @@ export function layoutChart(def) {
 export function chartSvg(layout) {
   const parts = [];
   parts.push(
-    `<svg class="chart" viewBox="0 0 ${layout.width} ${layout.height}" width="${layout.width}" height="${layout.height}" role="img" aria-label="${escapeHtml(layout.id)} statechart">`,
+    // Fills the card's width, up to a third larger than drawn (wide screens), and shrinks when it must.
+    `<svg class="chart" viewBox="0 0 ${layout.width} ${layout.height}" width="${layout.width}" height="${layout.height}" style="max-width: min(100%, ${Math.round(layout.width * 1.33)}px)" role="img" aria-label="${escapeHtml(layout.id)} statechart">`,
   );
   parts.push(`<title>${escapeHtml([`${layout.id} statechart`, ...layout.rootNotes].join('\n'))}</title>`);
   const tone = (path) => {
