@@ -8,7 +8,7 @@
 //   (tests generate all WAL in one client process, so the log has it).
 // * No sync-safekeepers mode and no basebackup check: a log that cannot supply
 //   WAL up to the elected term start is a fatal error instead.
-// * Flow control: at most `maxInflightBytes` (default 64 MiB) sent but not yet
+// * Flow control: at most `maxInflightBytes` (default 16 MiB) sent but not yet
 //   reported flushed per safekeeper, so a slow safekeeper is not buried;
 //   socket backpressure ('drain') is respected as well.
 // * Connection timeout is enforced in every state, not only after election.
@@ -65,7 +65,7 @@ export interface ProposerOptions {
   reconnectIntervalMs?: number;
   /** C: drop a connection that sent nothing for this long. Default 10000 ms. */
   connectionTimeoutMs?: number;
-  /** Sent-but-unflushed WAL allowed per safekeeper. Default 64 MiB (four segments). */
+  /** Sent-but-unflushed WAL allowed per safekeeper. Default 16 MiB (one segment). */
   maxInflightBytes?: number;
   /** WAL bytes per AppendRequest, at most MAX_SEND_SIZE (131072, the default). */
   maxSendSize?: number;
@@ -166,14 +166,16 @@ const SEND_BATCH_BYTES = 1024 * 1024;
 /** CopyData header + AppendRequest header, for the batch budget. */
 const APPEND_REQUEST_WIRE_OVERHEAD = COPY_DATA_HEADER_SIZE + APPEND_REQUEST_HEADER_SIZE;
 /**
- * Default sent-but-unflushed window. A busy safekeeper answers only at segment
- * ends and once a second (it flushes when its queue drains, and a proposer that
- * keeps up never lets it drain), so a window of one 16 MiB segment made the
- * stream stop at every segment end until the reply came back. Four segments
- * keep it flowing; the C walproposer has no window at all, only socket
- * backpressure, which applies here as well.
+ * Default sent-but-unflushed window: one segment. A busy safekeeper answers
+ * only at segment ends and once a second (it flushes when its queue drains),
+ * so with this window the stream pauses briefly at each segment end until that
+ * reply arrives (seen in response traces); a larger window removes the pause
+ * but lets a slow safekeeper fall further behind the quorum, which the
+ * three-node SIGKILL test's "restarted behind" bound is sensitive to, and no
+ * throughput gain was measurable on the shared bench machine. The C
+ * walproposer has no window, only socket backpressure (which applies here too).
  */
-const DEFAULT_MAX_INFLIGHT_BYTES = 64 * 1024 * 1024;
+const DEFAULT_MAX_INFLIGHT_BYTES = 16 * 1024 * 1024;
 
 function parseAddress(text: string): { host: string; port: number } {
   const i = text.lastIndexOf(':');
