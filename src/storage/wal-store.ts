@@ -220,7 +220,9 @@ export class DiskWalStore implements WalStore {
       const n = Math.min(rest.length, this.walSegSize - off);
       const piece = rest.subarray(0, n);
       rest = rest.subarray(n);
-      await this.openForAppend(segno, off);
+      // Checked here so the common case (segment open, bytes contiguous) costs no await.
+      const f = this.file;
+      if (f === null || f.segno !== segno || this.batchOffset + this.batchBytes !== off) await this.openForAppend(segno, off);
       this.batch.push(piece);
       this.batchBytes += n;
       this._writeLsn += BigInt(n);
