@@ -1,6 +1,10 @@
 // The reader child of a connection: socket bytes → CopyData frames → decoded
 // proposer messages → the session's inbox. One MESSAGES signal per socket
-// chunk at most, never one per message. When the inbox is full the reader
+// chunk at most, never one per message, and only when the inbox was empty: a
+// non-empty inbox means the connection is processing (every waiting state
+// leaves at once through its `always` guard while messages are queued), and
+// it looks at the inbox again when the batch completes. Each signal is a full
+// statechart macrostep, so this saves one per socket chunk while streaming. When the inbox is full the reader
 // leaves frames in the framer and pauses the socket; the inbox calls back when
 // a batch has drained it.
 
@@ -41,6 +45,7 @@ export function readerActor(sessions: SessionTable) {
 
     const pump = (): void => {
       if (done) return;
+      const wasEmpty = inbox.length === 0;
       let queued = 0;
       let bytes = 0;
       try {
@@ -71,7 +76,7 @@ export function readerActor(sessions: SessionTable) {
       if (queued > 0) {
         session.metrics?.queueDepthTotal.inc(queued);
         session.metrics?.queueSizeTotal.inc(bytes);
-        send({ type: 'MESSAGES' });
+        if (wasEmpty) send({ type: 'MESSAGES' });
       }
       if (done) return;
       if (inbox.full || repliesBacklogged()) socket.pause();
