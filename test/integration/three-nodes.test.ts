@@ -61,7 +61,8 @@ test('three safekeepers: quorum commit through a SIGKILL, catch-up after a new e
   // Node 3 comes back on its data dir; a new proposer (term 2) brings it up to date.
   servers[2] = await startServer({ id: 3, datadir: servers[2].datadir });
   const before = await pgStatus(servers[2], ttid);
-  assert.ok(before.flushLsn >= killedAt - BigInt(CHUNK) && before.flushLsn < end, 'node 3 restarted behind');
+  // It was killed with up to a proposer window of WAL unacknowledged, so all we know is that it is behind.
+  assert.ok(before.flushLsn >= START_LSN && before.flushLsn < end, `node 3 restarted behind (at ${before.flushLsn.toString(16)})`);
   const p2 = new Proposer({ safekeepers: servers.map((s) => `127.0.0.1:${s.pgPort}`), ...ttid, systemId: SYSTEM_ID, wal });
   proposers.push(p2);
   const second = await p2.start();
