@@ -270,12 +270,55 @@ describe('DiskWalStore', () => {
     await store.flush();
     assert.equal(counts.flushes, before + 1);
 
+    // Past the batch limit the bytes are written in the background, without a flush.
     const big = gen.generate(BATCH_BYTES + 100_000);
     await store.write(big.beginLsn, big.bytes);
-    seg = await readFile(`${F1}.partial`);
     const off = Number(big.beginLsn - SEG1);
-    assert.deepEqual(seg.subarray(off, off + big.bytes.length), big.bytes);
+    const firstBatch = BATCH_BYTES - small.bytes.length;
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      seg = await readFile(`${F1}.partial`);
+      if (seg.subarray(off, off + firstBatch).equals(big.bytes.subarray(0, firstBatch))) break;
+      assert.ok(Date.now() < deadline, 'the full batch should reach the file without flush()');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(counts.flushes, before + 1, 'no fdatasync for a batch write');
     assert.ok(store.flushRecordLsn() < store.writeRecordLsn());
+    await store.close();
+    seg = await readFile(`${F1}.partial`);
+    assert.deepEqual(seg.subarray(off, off + big.bytes.length), big.bytes, 'close() writes the rest');
+  });
+
+  test('a failed background batch write fails the next flush, keeps the flush position and refuses writes until truncate', async () => {
+    const start = SEG1 + 40n;
+    const { store, counts } = await electedAt(start);
+    const gen = new WalGenerator({ startLsn: start, systemId: SYSID });
+    const first = gen.generate(100_000);
+    await store.write(first.beginLsn, first.bytes);
+    await store.flush();
+    const durable = store.flushRecordLsn();
+    assert.equal(durable, first.endLsn);
+    const syncs = counts.flushes;
+    // The open segment's handle starts failing, as a full or broken disk would.
+    const fh = (store as unknown as { file: { fh: { writev: unknown } } }).file.fh;
+    fh.writev = async () => {
+      throw new Error('EIO (injected)');
+    };
+    const big = gen.generate(BATCH_BYTES + 100_000);
+    await store.write(big.beginLsn, big.bytes).catch(() => undefined); // may or may not see it yet
+    await assert.rejects(store.flush(), /WAL write to 000000010000000000000001.* failed: EIO \(injected\)/);
+    assert.equal(counts.flushes, syncs, 'nothing was fdatasynced');
+    assert.equal(store.flushRecordLsn(), durable);
+    assert.equal(store.writeRecordLsn(), durable, 'unwritten WAL is forgotten');
+    const next = new WalGenerator({ startLsn: durable, systemId: SYSID }).generate(1000);
+    await assert.rejects(store.write(next.beginLsn, next.bytes), /pending WAL truncation/);
+    // The next ProposerElected truncates at the durable end; streaming resumes from there.
+    delete (fh as { writev?: unknown }).writev;
+    await store.truncate(durable);
+    const again = new WalGenerator({ startLsn: durable, systemId: SYSID }).generate(50_000);
+    await store.write(again.beginLsn, again.bytes);
+    await store.flush();
+    assert.equal(store.flushRecordLsn(), again.endLsn);
     await store.close();
   });
 
