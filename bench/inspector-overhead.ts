@@ -6,15 +6,15 @@
 //   npx tsc -p . && node dist/bench/inspector-overhead.js
 //   INSPECTOR_BENCH_MIB=64 INSPECTOR_BENCH_ROUNDS=3 INSPECTOR_BENCH_VIEWERS=1 (defaults)
 
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { MemoryWalLog, Proposer, WalGenerator, type WalChunk } from '../src/client/index.js';
+import { launchSafekeeper } from '../src/launcher.js';
+import { cliPath } from './lib/paths.js';
 
 const MiB = 1024 * 1024;
 const START_LSN = 0x1000028n;
@@ -30,16 +30,6 @@ function envInt(name: string, fallback: number): number {
   return n;
 }
 
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(path.join(dir, 'package.json'))) return dir;
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error('no package.json above the bench script');
-    dir = parent;
-  }
-}
-
 interface Server {
   pid: number;
   pgPort: number;
@@ -48,43 +38,14 @@ interface Server {
 }
 
 async function startServer(): Promise<Server> {
-  const cli = path.join(repoRoot(), 'dist', 'src', 'cli.js');
-  if (!existsSync(cli)) throw new Error(`${cli} is missing: run 'npx tsc -p .' first`);
   const datadir = await mkdtemp(path.join(os.tmpdir(), 'sk-inspector-bench-'));
-  const proc = spawn(
-    process.execPath,
-    [cli, '-D', datadir, '--id', '1', '--listen-pg', '127.0.0.1:0', '--listen-http', '127.0.0.1:0', '--inspector', '127.0.0.1:0', '--log-format', 'json'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let stderr = '';
-  proc.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  const started = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    let pending = '';
-    const timer = setTimeout(() => reject(new Error(`no 'safekeeper started' within 15 s; stderr: ${stderr}`)), 15_000);
-    proc.once('exit', (code) => reject(new Error(`safekeeper exited at startup (code ${code}); stderr: ${stderr}`)));
-    // Keep draining stdout for the whole run, or the server would block on a full pipe.
-    proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      pending += chunk;
-      for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n')) {
-        const line = pending.slice(0, nl);
-        pending = pending.slice(nl + 1);
-        if (!line.includes('safekeeper started')) continue;
-        clearTimeout(timer);
-        resolve(JSON.parse(line) as Record<string, unknown>);
-      }
-    });
-  });
-  const portOf = (addr: unknown) => Number(String(addr).split(':').pop());
+  const sk = await launchSafekeeper({ cli: cliPath(), datadir, id: 1, inspector: '127.0.0.1:0' });
   return {
-    pid: proc.pid!,
-    pgPort: portOf(started.listen_pg),
-    inspectorPort: portOf(started.inspector),
+    pid: sk.pid,
+    pgPort: sk.pgPort,
+    inspectorPort: sk.inspectorPort!,
     stop: async () => {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-      const late = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(late);
+      await sk.stop();
       await rm(datadir, { recursive: true, force: true });
     },
   };

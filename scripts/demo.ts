@@ -10,12 +10,12 @@
 // order: computes say goodbye first (their connections close cleanly, visible
 // in the page), then the safekeeper gets SIGTERM, then the temp data dir goes.
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MemoryWalLog, Proposer, WalGenerator, type ElectionInfo } from '../src/client/index.js';
+import { launchSafekeeper, type SafekeeperProcess } from '../src/launcher.js';
 import { formatLsn, type Lsn } from '../src/lsn.js';
 
 const START: Lsn = 0x1000028n;
@@ -58,57 +58,21 @@ function inspectorAddress(): string {
 
 // ---------------------------------------------------------------- safekeeper
 
-interface Started {
-  proc: ChildProcess;
-  pg: string;
-  http: string;
-  inspector: string;
-  exited: Promise<number | null>;
-}
-
-async function startSafekeeper(datadir: string, inspector: string): Promise<Started> {
-  const args = [
-    '--import',
-    'tsx',
-    path.join(repo, 'src', 'cli.ts'),
-    '-D', datadir,
-    '--id', '1',
-    '--listen-pg', '127.0.0.1:0',
-    '--listen-http', '127.0.0.1:0',
-    '--inspector', inspector,
-    '--no-sync',
-    '--log-format', 'json',
-  ];
-  const proc = spawn(process.execPath, args, { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  let stderr = '';
-  proc.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  return new Promise<Started>((resolve, reject) => {
-    let pending = '';
-    let started = false;
-    proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      pending += chunk;
-      let nl;
-      while ((nl = pending.indexOf('\n')) >= 0) {
-        const line = pending.slice(0, nl);
-        pending = pending.slice(nl + 1);
-        let rec: Record<string, unknown>;
-        try {
-          rec = JSON.parse(line) as Record<string, unknown>;
-        } catch {
-          continue;
-        }
-        if (!started && rec.msg === 'safekeeper started') {
-          started = true;
-          resolve({ proc, pg: String(rec.listen_pg), http: String(rec.listen_http), inspector: String(rec.inspector), exited });
-        } else if (typeof rec.level === 'number' && rec.level >= 50) {
-          log('safekeeper', red(String(rec.msg)));
-        }
-      }
-    });
-    void exited.then((code) => {
-      if (!started) reject(new Error(`the safekeeper exited with code ${code} before it started:\n${stderr.trim()}`));
-    });
+function startSafekeeper(datadir: string, inspector: string): Promise<SafekeeperProcess> {
+  return launchSafekeeper({
+    cli: path.join(repo, 'src', 'cli.ts'),
+    fromSource: true,
+    cwd: repo,
+    detached: true,
+    datadir,
+    id: 1,
+    inspector,
+    noSync: true,
+    // tsx compiles on the way in: slower to start than the built CLI.
+    startTimeoutMs: 60_000,
+    onLog: (rec) => {
+      if (typeof rec.level === 'number' && rec.level >= 50) log('safekeeper', red(String(rec.msg)));
+    },
   });
 }
 
@@ -222,7 +186,7 @@ async function runCompute(c: Compute, pg: string): Promise<void> {
 async function main(): Promise<void> {
   const inspector = inspectorAddress();
   const datadir = await mkdtemp(path.join(os.tmpdir(), 'sk-demo-'));
-  let sk: Started;
+  let sk: SafekeeperProcess;
   try {
     sk = await startSafekeeper(datadir, inspector);
   } catch (err) {
@@ -232,9 +196,8 @@ async function main(): Promise<void> {
     if (text.includes('EADDRINUSE')) console.error(`${inspector} is taken (another demo?): try  npm run demo -- --inspector 127.0.0.1:7681`);
     process.exit(1);
   }
-  const killChild = () => {
-    if (sk.proc.exitCode === null && sk.proc.signalCode === null) sk.proc.kill('SIGKILL');
-  };
+  // kill() signals synchronously, so this works from the 'exit' handler too.
+  const killChild = () => void sk.kill();
   process.on('exit', killChild);
 
   const computes: Compute[] = [
@@ -258,16 +221,16 @@ async function main(): Promise<void> {
     },
   ];
 
-  const host = sk.inspector.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '127.0.0.1:');
+  const host = sk.inspector!.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '127.0.0.1:');
   console.log('');
   console.log(`  ${bold('safekeeper-ts demo')}`);
   console.log(`  inspector   ${bold(cyan(`http://${host}/`))}   ${dim('<- open this in a browser')}`);
-  console.log(`  safekeeper  ${dim(`pg ${sk.pg} · http ${sk.http} · data ${datadir} (removed on exit)`)}`);
+  console.log(`  safekeeper  ${dim(`pg ${sk.listenPg} · http ${sk.listenHttp} · data ${datadir} (removed on exit)`)}`);
   console.log(`  computes    ${dim(computes.map((c) => `${c.name} → ${c.tenantId.slice(0, 8)}…/${c.timelineId.slice(0, 8)}…`).join(', '))}`);
   console.log(`  ${dim('Ctrl-C stops everything.')}`);
   console.log('');
 
-  const running = computes.map((c) => runCompute(c, sk.pg));
+  const running = computes.map((c) => runCompute(c, sk.listenPg));
 
   let forced = false;
   let firstSignalAt = 0;
@@ -290,12 +253,8 @@ async function main(): Promise<void> {
     log('demo', `${signal}: computes disconnect, then the safekeeper stops (Ctrl-C again to force)`);
     await Promise.all(computes.flatMap((c) => [...c.live].map((p) => retire(c, p))));
     await Promise.race([Promise.all(running), sleep(5000)]);
-    sk.proc.kill('SIGTERM');
-    const code = await Promise.race([sk.exited, sleep(8000).then(() => 'timeout' as const)]);
-    if (code === 'timeout') {
-      log('demo', red('the safekeeper did not stop within 8 s; killed'));
-      killChild();
-    }
+    const exit = await sk.stop('SIGTERM', 8000);
+    if (exit.signal === 'SIGKILL') log('demo', red('the safekeeper did not stop within 8 s; killed'));
     await rm(datadir, { recursive: true, force: true });
     log('demo', 'stopped');
     process.exit(0);
@@ -303,7 +262,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 
-  void sk.exited.then((code) => {
+  void sk.exited.then(({ code }) => {
     if (!stopping) {
       log('safekeeper', red(`exited unexpectedly (code ${code})`));
       stopping = true;

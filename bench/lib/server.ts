@@ -3,10 +3,11 @@
 // a fresh data dir under os.tmpdir(). Kept apart from test/helpers on purpose:
 // bench code does not depend on test code.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { launchSafekeeper, type SafekeeperProcess } from '../../src/launcher.js';
 import { cliPath } from './paths.js';
 
 export interface BenchServer {
@@ -27,53 +28,14 @@ export interface BenchServer {
 
 export async function startServer(opts: { id: number; noSync?: boolean }): Promise<BenchServer> {
   const datadir = await mkdtemp(path.join(os.tmpdir(), 'sk-bench-'));
-  const args = [
-    cliPath(),
-    '-D', datadir,
-    '--id', String(opts.id),
-    '--listen-pg', '127.0.0.1:0',
-    '--listen-http', '127.0.0.1:0',
-    '--log-format', 'json',
-    ...(opts.noSync ? ['--no-sync'] : []),
-  ];
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  proc.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-
-  const started = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    let pending = '';
-    const timer = setTimeout(() => fail(new Error('safekeeper did not log "safekeeper started" within 15 s')), 15_000);
-    const fail = (e: Error) => {
-      clearTimeout(timer);
-      proc.kill('SIGKILL');
-      reject(new Error(`${e.message}; stderr: ${stderr.trim()}`));
-    };
-    proc.once('exit', (code, signal) => fail(new Error(`safekeeper exited at startup (code ${code}, signal ${signal})`)));
-    // Keep draining stdout for the whole run, or the server would block on a full pipe.
-    proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      pending += chunk;
-      for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n')) {
-        const line = pending.slice(0, nl);
-        pending = pending.slice(nl + 1);
-        if (!line.includes('safekeeper started')) continue;
-        try {
-          const rec = JSON.parse(line) as Record<string, unknown>;
-          if (rec.msg === 'safekeeper started') {
-            clearTimeout(timer);
-            resolve(rec);
-          }
-        } catch {
-          // not JSON: some other output line
-        }
-      }
-    });
-  });
-
-  const portOf = (addr: unknown) => Number(String(addr).split(':').pop());
-  const pgPort = portOf(started.listen_pg);
-  const httpPort = portOf(started.listen_http);
-  const base = `http://127.0.0.1:${httpPort}`;
+  let sk: SafekeeperProcess;
+  try {
+    sk = await launchSafekeeper({ cli: cliPath(), datadir, id: opts.id, noSync: opts.noSync });
+  } catch (err) {
+    await rm(datadir, { recursive: true, force: true });
+    throw err;
+  }
+  const base = `http://127.0.0.1:${sk.httpPort}`;
   const get = async (pathname: string): Promise<string> => {
     const res = await fetch(base + pathname);
     const text = await res.text();
@@ -81,19 +43,16 @@ export async function startServer(opts: { id: number; noSync?: boolean }): Promi
     return text;
   };
   return {
-    proc,
-    pid: proc.pid!,
+    proc: sk.proc,
+    pid: sk.pid,
     datadir,
-    pgPort,
-    httpPort,
-    address: `127.0.0.1:${pgPort}`,
+    pgPort: sk.pgPort,
+    httpPort: sk.httpPort,
+    address: `127.0.0.1:${sk.pgPort}`,
     getJson: async (pathname) => JSON.parse(await get(pathname)) as Record<string, unknown>,
     metric: async (name) => sumMetric(await get('/metrics'), name),
     stop: async () => {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-      const late = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(late);
+      await sk.stop();
       await rm(datadir, { recursive: true, force: true });
     },
   };
