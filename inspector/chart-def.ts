@@ -23,9 +23,22 @@ function guardName(guard: unknown): string | undefined {
   return 'inline';
 }
 
+/**
+ * The batch a processing state of the connection chart asks its processor to run
+ * (its `run` entry action), so `BATCH_DONE` can be drawn as `done: append`.
+ */
+function batchRunBy(node: AnyStateNode): string | undefined {
+  for (const a of node.entry ?? []) {
+    const action = a as { type?: unknown; params?: { batch?: unknown } };
+    if (action.type === 'run' && typeof action.params?.batch === 'string') return action.params.batch;
+  }
+  return undefined;
+}
+
 /** `xstate.done.actor.0.connection.flushing` → `done: flush`, using the node's invoke ids. */
-function labelOf(eventType: string, invokeSrc: ReadonlyMap<string, string>): string {
+function labelOf(eventType: string, invokeSrc: ReadonlyMap<string, string>, batch?: string): string {
   if (eventType === '') return 'always';
+  if (eventType === 'BATCH_DONE' && batch) return `done: ${batch}`;
   for (const [prefix, word] of [[DONE_PREFIX, 'done'], [ERROR_PREFIX, 'error']] as const) {
     if (eventType.startsWith(prefix)) {
       const id = eventType.slice(prefix.length);
@@ -40,10 +53,10 @@ function labelOf(eventType: string, invokeSrc: ReadonlyMap<string, string>): str
   return eventType;
 }
 
-function transitionDef(t: TransitionLike, invokeSrc: ReadonlyMap<string, string>): ChartTransitionDef {
+function transitionDef(t: TransitionLike, invokeSrc: ReadonlyMap<string, string>, batch?: string): ChartTransitionDef {
   const def: ChartTransitionDef = {
     event: t.eventType,
-    label: labelOf(t.eventType, invokeSrc),
+    label: labelOf(t.eventType, invokeSrc, batch),
     targets: (t.target ?? []).map((n) => n.path.join('.')),
   };
   const guard = guardName(t.guard);
@@ -65,7 +78,8 @@ function invokesOf(node: AnyStateNode): { names: string[]; byId: Map<string, str
 /** Event-driven transitions first (definition order), then eventless ones in priority order. */
 function transitionsOf(node: AnyStateNode, invokeSrc: ReadonlyMap<string, string>): ChartTransitionDef[] {
   const out: ChartTransitionDef[] = [];
-  for (const list of node.transitions.values()) for (const t of list) out.push(transitionDef(t, invokeSrc));
+  const batch = batchRunBy(node);
+  for (const list of node.transitions.values()) for (const t of list) out.push(transitionDef(t, invokeSrc, batch));
   for (const t of node.always ?? []) out.push(transitionDef(t, invokeSrc));
   return out;
 }

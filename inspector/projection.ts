@@ -78,7 +78,6 @@ export function contextView(kind: ActorKind, context: unknown): ContextView | nu
 }
 
 /** Batch sources that run once per batch while streaming: never announced one by one. */
-const PER_BATCH_SOURCES = new Set(['append', 'flush']);
 
 /**
  * What an actor is, from its place in the tree: `null` for actors the inspector does not show
@@ -92,10 +91,8 @@ export function classify(parentKind: ActorKind | null, id: string, src: unknown)
     return null;
   }
   if (parentKind === 'connection') {
-    if (id === 'reader') return 'reader';
-    if (id === 'writer') return 'writer';
-    if (typeof src === 'string' && PER_BATCH_SOURCES.has(src)) return null;
-    return 'batch';
+    if (id === 'reader' || id === 'writer' || id === 'processor') return id;
+    return null;
   }
   return null;
 }
@@ -104,10 +101,5 @@ export function classify(parentKind: ActorKind | null, id: string, src: unknown)
 export function viewId(kind: ActorKind, parentViewId: string | null, id: string, src: unknown, sessionId: string): string {
   if (kind === 'root') return 'safekeeper';
   if (kind === 'connection' || kind === 'registry') return id;
-  if (kind === 'batch') {
-    // Invocations repeat (voting.waiting ⇄ voting.processing): the session number keeps ids unique.
-    const seq = sessionId.slice(sessionId.lastIndexOf(':') + 1);
-    return `${parentViewId}/${typeof src === 'string' ? src : 'batch'}#${seq}`;
-  }
   return `${parentViewId}/${id}`;
 }

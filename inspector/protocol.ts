@@ -3,7 +3,7 @@
 
 export const PROTOCOL_VERSION = 1;
 
-export type ActorKind = 'connection' | 'reader' | 'writer' | 'registry' | 'batch' | 'root';
+export type ActorKind = 'connection' | 'reader' | 'writer' | 'registry' | 'processor' | 'root';
 export type ActorStatus = 'active' | 'done' | 'stopped' | 'error';
 
 export interface ConnectionContextView {
@@ -58,7 +58,7 @@ export interface Transition {
 export interface ChartTransitionDef {
   /** The xstate event type: '' for eventless (`always`) transitions. */
   event: string;
-  /** A readable name for drawing: 'MESSAGES', 'always', 'done: greet', 'after flushInterval'. */
+  /** A readable name for drawing: 'MESSAGES', 'always', 'done: greet', 'BATCH_FAILED'. */
   label: string;
   /** Dotted paths; [] for a targetless transition (actions only). */
   targets: string[];
@@ -83,7 +83,7 @@ export interface ChartDef {
   initial?: string;
   /** Transitions handled at the machine root, in every state (EOF, SHUTDOWN, ...). */
   transitions: ChartTransitionDef[];
-  /** Actors invoked by the machine root for its whole life (reader, writer). */
+  /** Actors invoked by the machine root for its whole life (reader, writer, processor). */
   invokes: string[];
 }
 

@@ -5,16 +5,23 @@
 // The chart only sequences. Bytes never pass through it: the reader child
 // parses CopyData into a bounded queue that lives outside the chart (xstate
 // drops events a state does not handle, so a queue inside events would lose
-// messages) and signals MESSAGES; the processing states pull whole batches
-// from that queue through the timeline and hand the replies to the writer
-// child. The implementations of every actor, guard and side-effect action are
+// messages) and signals MESSAGES; each processing state asks the processor
+// child to RUN one batch (everything queued, through the timeline) and moves
+// on when it reports BATCH_DONE or BATCH_FAILED; replies go to the writer
+// child. All three children live as long as the connection: nothing is
+// spawned per batch and no timer is armed per commit, so a commit costs three
+// macrosteps (MESSAGES, the append's BATCH_DONE, the flush's BATCH_DONE).
+// The implementations of every actor, guard and side-effect action are
 // supplied by the server with `.provide()`; the defaults here are inert so
 // the chart can be drawn, model-tested and inspected on its own.
 
-import { assign, fromCallback, fromPromise, sendTo, setup } from 'xstate';
+import { assign, fromCallback, sendTo, setup } from 'xstate';
 import type { AcceptorMessage } from '../src/protocol/messages.js';
 
-/** One second, as Neon's FLUSH_INTERVAL: unflushed appends are answered at least this often. */
+/**
+ * One second, as Neon's FLUSH_INTERVAL: unflushed appends are answered at least this often.
+ * The processor measures it (BatchResult.flushDue), so no timer runs per commit.
+ */
 export const FLUSH_INTERVAL_MS = 1000;
 
 export interface ConnectionInput {
@@ -43,6 +50,11 @@ export interface BatchResult {
   taken: number;
   /** Messages still queued when the batch ended (for observers; the chart does not branch on it). */
   queued: number;
+  /**
+   * An append batch ended FLUSH_INTERVAL_MS or more after streaming was (re)entered (the end of
+   * the vote or of the last flush): a busy connection flushes now even though more is queued.
+   */
+  flushDue: boolean;
   progress: Progress | null;
 }
 
@@ -52,8 +64,6 @@ export interface ConnectionContext extends ConnectionInput {
   commitLsn: string;
   /** Unflushed appends since the last FlushWAL. */
   dirty: boolean;
-  /** The 1 s flush tick fired while streaming stayed busy. */
-  flushDue: boolean;
   /** The reader is done (EOF, read error or shutdown): drain the queue, flush, close. */
   eof: boolean;
   /** Why the connection ends with an ErrorResponse; null for a clean end. */
@@ -64,11 +74,16 @@ export interface ConnectionContext extends ConnectionInput {
   queueDepth: number;
 }
 
+/** The batches the processor runs; which one is implied by the state that asks for it. */
+export type BatchKind = 'greet' | 'vote' | 'append' | 'flush';
+
 export type ConnectionEvent =
   | { type: 'MESSAGES' }
   | { type: 'EOF' }
   | { type: 'READ_ERROR'; message: string }
-  | { type: 'SHUTDOWN' };
+  | { type: 'SHUTDOWN' }
+  | { type: 'BATCH_DONE'; batch: BatchKind; result: BatchResult }
+  | { type: 'BATCH_FAILED'; batch: BatchKind; error: string };
 
 /** What the closing connection reports: its last known position and why it ended (null: cleanly). */
 export interface ConnectionSummary {
@@ -86,20 +101,8 @@ export interface ConnectionSummary {
  */
 export type WriterEvent = { type: 'SEND'; replies: AcceptorMessage[] } | { type: 'CLOSE'; summary: ConnectionSummary };
 export type ReaderEvent = { type: 'STOP' };
-
-const inertBatch = fromPromise<BatchResult, ConnectionInput>(async () => ({
-  replies: [],
-  sawElected: false,
-  readyToStream: false,
-  appended: false,
-  taken: 0,
-  queued: 0,
-  progress: null,
-}));
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
+/** One batch at a time: the chart sends RUN only from a processing state, which waits for its result. */
+export type ProcessorEvent = { type: 'RUN'; batch: BatchKind };
 
 export const connectionMachine = setup({
   types: {
@@ -110,22 +113,20 @@ export const connectionMachine = setup({
   actors: {
     reader: fromCallback<ReaderEvent, ConnectionInput>(() => () => {}),
     writer: fromCallback<WriterEvent, ConnectionInput>(() => () => {}),
-    greet: inertBatch,
-    vote: inertBatch,
-    append: inertBatch,
-    flush: inertBatch,
+    processor: fromCallback<ProcessorEvent, ConnectionInput>(() => () => {}),
   },
   guards: {
     hasQueuedMessages: () => false,
     isDirty: ({ context }) => context.dirty,
     isEof: ({ context }) => context.eof,
-    batchReadyToStream: (_, params: { result: BatchResult }) => params.result.readyToStream,
-    /** The 1 s tick fired during a busy stretch and there is something to flush. */
-    flushDueAfterBatch: ({ context }, params: { result: BatchResult }) =>
-      context.flushDue && (context.dirty || params.result.appended),
+    batchReadyToStream: ({ event }) => event.type === 'BATCH_DONE' && event.result.readyToStream,
+    /** Busy for FLUSH_INTERVAL_MS since the last flush, and there is something to flush. */
+    flushDueAfterBatch: ({ context, event }) =>
+      event.type === 'BATCH_DONE' && event.result.flushDue && (context.dirty || event.result.appended),
   },
   actions: {
     stopReading: sendTo('reader', { type: 'STOP' as const }),
+    run: sendTo('processor', (_, params: { batch: BatchKind }) => ({ type: 'RUN' as const, batch: params.batch })),
     /** Side effects supplied by the server. */
     registerReceiver: () => {},
     /** The walreceiver slot turns Streaming when a batch dequeued a ProposerElected. */
@@ -158,10 +159,7 @@ export const connectionMachine = setup({
       replies: params.result.replies,
     })),
     /** The first cause wins: a processing error after a read error does not hide it. */
-    recordError: assign(({ context }, params: { error: unknown }) => ({ error: context.error ?? errorText(params.error) })),
-  },
-  delays: {
-    flushInterval: FLUSH_INTERVAL_MS,
+    recordError: assign(({ context }, params: { error: string }) => ({ error: context.error ?? params.error })),
   },
 }).createMachine({
   id: 'connection',
@@ -171,7 +169,6 @@ export const connectionMachine = setup({
     flushLsn: '0/0',
     commitLsn: '0/0',
     dirty: false,
-    flushDue: false,
     eof: false,
     error: null,
     processed: 0,
@@ -180,11 +177,14 @@ export const connectionMachine = setup({
   invoke: [
     { id: 'reader', src: 'reader', input: ({ context }) => pickInput(context) },
     { id: 'writer', src: 'writer', input: ({ context }) => pickInput(context) },
+    { id: 'processor', src: 'processor', input: ({ context }) => pickInput(context) },
   ],
   on: {
     EOF: { actions: assign({ eof: true }) },
     READ_ERROR: { actions: assign(({ context, event }) => ({ eof: true, error: context.error ?? event.message })) },
     SHUTDOWN: { actions: ['stopReading', assign({ eof: true })] },
+    // Any batch that fails ends the connection; no flush (or anything) runs after it.
+    BATCH_FAILED: { target: '.closed', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
   },
   initial: 'greeting',
   states: {
@@ -199,20 +199,15 @@ export const connectionMachine = setup({
           on: { MESSAGES: { guard: 'hasQueuedMessages', target: 'processing' } },
         },
         processing: {
-          invoke: {
-            src: 'greet',
-            input: ({ context }) => pickInput(context),
-            onDone: {
+          entry: { type: 'run', params: { batch: 'greet' } },
+          on: {
+            BATCH_DONE: {
               target: '#connection.voting',
               actions: [
                 { type: 'applyBatch', params: batchOutput },
                 { type: 'sendReplies', params: batchOutput },
                 'registerReceiver',
               ],
-            },
-            onError: {
-              target: '#connection.closed',
-              actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) },
             },
           },
         },
@@ -229,12 +224,11 @@ export const connectionMachine = setup({
           on: { MESSAGES: { guard: 'hasQueuedMessages', target: 'processing' } },
         },
         processing: {
-          invoke: {
-            src: 'vote',
-            input: ({ context }) => pickInput(context),
-            onDone: [
+          entry: { type: 'run', params: { batch: 'vote' } },
+          on: {
+            BATCH_DONE: [
               {
-                guard: { type: 'batchReadyToStream', params: batchOutput },
+                guard: 'batchReadyToStream',
                 target: '#connection.streaming',
                 actions: [
                   { type: 'applyBatch', params: batchOutput },
@@ -250,18 +244,12 @@ export const connectionMachine = setup({
                 ],
               },
             ],
-            onError: {
-              target: '#connection.closed',
-              actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) },
-            },
           },
         },
       },
     },
     streaming: {
       initial: 'waiting',
-      // The tick only raises a flag: leaving `appending` mid-batch would abandon a running batch.
-      after: { flushInterval: { actions: assign({ flushDue: true }) } },
       states: {
         waiting: {
           always: [
@@ -272,13 +260,12 @@ export const connectionMachine = setup({
           on: { MESSAGES: { guard: 'hasQueuedMessages', target: 'appending' } },
         },
         appending: {
-          invoke: {
-            src: 'append',
-            input: ({ context }) => pickInput(context),
-            onDone: [
+          entry: { type: 'run', params: { batch: 'append' } },
+          on: {
+            BATCH_DONE: [
               {
                 // Busy for a whole second: flush now even though more messages are queued.
-                guard: { type: 'flushDueAfterBatch', params: batchOutput },
+                guard: 'flushDueAfterBatch',
                 target: '#connection.flushing',
                 actions: [
                   { type: 'applyBatch', params: batchOutput },
@@ -295,29 +282,20 @@ export const connectionMachine = setup({
                 ],
               },
             ],
-            onError: {
-              target: '#connection.closed',
-              actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) },
-            },
           },
         },
       },
     },
     flushing: {
-      invoke: {
-        src: 'flush',
-        input: ({ context }) => pickInput(context),
-        onDone: {
+      entry: { type: 'run', params: { batch: 'flush' } },
+      on: {
+        BATCH_DONE: {
           target: 'streaming',
           actions: [
             { type: 'applyBatch', params: batchOutput },
             { type: 'sendReplies', params: batchOutput },
-            assign({ dirty: false, flushDue: false }),
+            assign({ dirty: false }),
           ],
-        },
-        onError: {
-          target: 'closed',
-          actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) },
         },
       },
     },
@@ -328,9 +306,10 @@ export const connectionMachine = setup({
   },
 });
 
-/** Parameters of the batch actions and guards: the finished batch's result. */
-function batchOutput({ event }: { event: { output: BatchResult } }): { result: BatchResult } {
-  return { result: event.output };
+/** Parameters of the batch actions: the finished batch's result (only BATCH_DONE takes them). */
+function batchOutput({ event }: { event: ConnectionEvent }): { result: BatchResult } {
+  if (event.type !== 'BATCH_DONE') throw new Error(`batch actions run on BATCH_DONE, not ${event.type}`);
+  return { result: event.result };
 }
 
 function pickInput(context: ConnectionContext): ConnectionInput {

@@ -1,6 +1,7 @@
 // Prometheus metrics under Neon's names (observability.md §1), on one
 // prom-client registry per process. Hot-path code does not touch these per
-// message: the receive path updates counters once per batch and per fsync.
+// message: the receive path updates counters once per batch and per fsync, and
+// socket byte counts are only read at scrape time (ioSources).
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
@@ -48,6 +49,8 @@ export class SafekeeperMetrics {
   readonly removedWalSegments: Counter;
   readonly receivedPsFeedbacks: Counter;
   readonly metricHandlerRequests: Counter;
+  /** Called at scrape time to move socket byte counts into safekeeper_pg_io_bytes_total. */
+  private readonly ioSources = new Set<() => void>();
 
   constructor(timelines: () => TimelineMetricsSnapshot[] = () => []) {
     const registers = [this.registry];
@@ -123,6 +126,9 @@ export class SafekeeperMetrics {
       help: 'Bytes read from or written to any PostgreSQL connection',
       labelNames: ['client_az', 'sk_az', 'app_name', 'dir', 'same_az'],
       registers,
+      collect: () => {
+        for (const account of this.ioSources) account();
+      },
     });
     this.removedWalSegments = new Counter({
       name: 'safekeeper_removed_wal_segments_total',
@@ -203,6 +209,12 @@ export class SafekeeperMetrics {
       perTimeline('safekeeper_written_wal_seconds_total', 'Seconds spent writing WAL since load', (t) => t.writtenWalSeconds),
       perTimeline('safekeeper_flushed_wal_seconds_total', 'Seconds spent syncing WAL since load', (t) => t.flushedWalSeconds),
     );
+  }
+
+  /** Registers a connection's byte accounting, run at every scrape until the returned function is called. */
+  addIoSource(account: () => void): () => void {
+    this.ioSources.add(account);
+    return () => this.ioSources.delete(account);
   }
 
   async render(): Promise<{ contentType: string; body: string }> {

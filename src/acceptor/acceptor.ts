@@ -9,6 +9,7 @@ import { formatLsn, maxLsn, minLsn, U64_MAX, type Lsn, type Term } from '../lsn.
 import type { Ttid } from '../ids.js';
 import {
   EMPTY_HS_FEEDBACK,
+  walByteLength,
   type AcceptorGreeting,
   type AcceptorMessage,
   type AppendRequest,
@@ -407,7 +408,7 @@ export class Acceptor {
       // 4.
       this.inmem.proposerUuid = msg.proposerUuid;
       // 5. A write completing a segment may fsync it and move the flush position.
-      if (msg.wal.length > 0) await this.wal.write(msg.beginLsn, msg.wal);
+      if (walByteLength(msg.wal) > 0) await this.wal.write(msg.beginLsn, msg.wal);
       // 6.
       if (opts.flush) await this.wal.flush();
       // 7. In memory only; the manager (maybePersistLazily) saves it later.

@@ -6,6 +6,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { formatLsn, type Lsn } from '../lsn.js';
 import type { ControlStore, PersistentState, ServerInfo, WalStore } from '../storage/interfaces.js';
+import { walBuffer, type WalBytes } from '../protocol/messages.js';
 
 export const DEFAULT_WAL_SEG_SIZE = 16 * 1024 * 1024;
 
@@ -173,7 +174,8 @@ export class MemoryWalStore implements WalStore {
     return this.pending;
   }
 
-  async write(startLsn: Lsn, wal: Buffer): Promise<void> {
+  async write(startLsn: Lsn, walBytes: WalBytes): Promise<void> {
+    const wal = walBuffer(walBytes);
     if (this._writeLsn > startLsn) {
       throw new Error(
         `write_wal rewrites WAL written before, write_lsn=${formatLsn(this._writeLsn)}, startpos=${formatLsn(startLsn)}`,

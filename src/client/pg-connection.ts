@@ -24,6 +24,8 @@ import {
   encodeAppendRequestHeader,
   encodeProposerMessage,
   ProtocolError,
+  walByteLength,
+  walParts,
   type AcceptorMessage,
   type ProposerMessage,
 } from '../protocol/index.js';
@@ -247,9 +249,9 @@ export class PgConnection {
       if (msg.kind === 'AppendRequest') {
         const head = Buffer.allocUnsafe(COPY_DATA_HEADER_SIZE + APPEND_REQUEST_HEADER_SIZE);
         encodeAppendRequestHeader(msg, head.subarray(COPY_DATA_HEADER_SIZE));
-        copyDataHeader(APPEND_REQUEST_HEADER_SIZE + msg.wal.length, head, 0);
+        copyDataHeader(APPEND_REQUEST_HEADER_SIZE + walByteLength(msg.wal), head, 0);
         parts.push(head);
-        if (msg.wal.length > 0) parts.push(msg.wal);
+        for (const part of walParts(msg.wal)) if (part.length > 0) parts.push(part);
       } else {
         const payload = encodeProposerMessage(msg);
         parts.push(copyDataHeader(payload.length), payload);

@@ -5,8 +5,8 @@ import type { AcceptorMessage, AppendRequest, ProposerMessage } from './messages
 
 export interface ProtocolCodec {
   readonly version: number;
-  /** Server side: one CopyData payload from the proposer. */
-  decodeProposerMessage(body: Buffer): ProposerMessage;
+  /** Server side: one CopyData payload from the proposer (optionally split: see decodeProposerMessage). */
+  decodeProposerMessage(body: Buffer, tail?: readonly Buffer[]): ProposerMessage;
   /** Server side: the exact CopyData payload for a reply. */
   encodeAcceptorMessage(msg: AcceptorMessage): Buffer;
   /** Client side: one CopyData payload for the acceptor (AppendRequest: header + a copy of the WAL). */

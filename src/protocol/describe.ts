@@ -1,7 +1,7 @@
 // One-line summaries of decoded messages for logs. Never includes WAL bytes;
 // cheap enough to call per message at debug level.
 
-import type { AcceptorMessage, PageserverFeedback, ProposerMessage, TermHistory } from './messages.js';
+import { walByteLength, type AcceptorMessage, type PageserverFeedback, type ProposerMessage, type TermHistory } from './messages.js';
 import { formatLsn } from '../lsn.js';
 
 function history(h: TermHistory): string {
@@ -26,7 +26,7 @@ export function describeMessage(msg: ProposerMessage | AcceptorMessage): string 
     case 'ProposerElected':
       return `ProposerElected term=${msg.term} start_streaming_at=${formatLsn(msg.startStreamingAt)} history=${history(msg.termHistory)} timeline_start_lsn=${formatLsn(msg.timelineStartLsn)}`;
     case 'AppendRequest':
-      return `AppendRequest term=${msg.term} ${formatLsn(msg.beginLsn)}..${formatLsn(msg.endLsn)} (${msg.wal.length} bytes) commit=${formatLsn(msg.commitLsn)} truncate=${formatLsn(msg.truncateLsn)}`;
+      return `AppendRequest term=${msg.term} ${formatLsn(msg.beginLsn)}..${formatLsn(msg.endLsn)} (${walByteLength(msg.wal)} bytes) commit=${formatLsn(msg.commitLsn)} truncate=${formatLsn(msg.truncateLsn)}`;
     case 'AcceptorGreeting':
       return `AcceptorGreeting term=${msg.term} node_id=${msg.nodeId}`;
     case 'VoteResponse':

@@ -1,25 +1,24 @@
-// The work behind the connection's processing states. Each takes what is
-// queued in the session's inbox and runs it through the timeline in ONE turn
-// of its serial executor, so a burst of AppendRequests costs one lock, one
-// state-machine round trip and (later) one fsync.
+// The work behind the connection's processing states, run by its processor
+// child (processor.ts). Each takes what is queued in the session's inbox and
+// runs it through the timeline in ONE turn of its serial executor, so a burst
+// of AppendRequests costs one lock, one state-machine round trip and one fsync.
 
-import { fromPromise } from 'xstate';
-import type { BatchResult, ConnectionInput, Progress } from '../../machines/connection.js';
+import type { BatchResult, Progress } from '../../machines/connection.js';
 import type { Acceptor } from '../acceptor/index.js';
 import { formatLsn } from '../lsn.js';
 import { describeMessage } from '../protocol/index.js';
-import type { AcceptorMessage, ProposerMessage } from '../protocol/messages.js';
+import { walByteLength, type AcceptorMessage, type ProposerMessage } from '../protocol/messages.js';
 import type { Timelines } from '../timeline/timelines.js';
 import type { Timeline } from '../timeline/timeline.js';
 import { QUEUED_MESSAGE_OVERHEAD } from './reader.js';
-import type { SessionTable, WalPushSession } from './session.js';
+import type { WalPushSession } from './session.js';
 
 function progressOf(a: Acceptor): Progress {
   return { term: a.term.toString(), flushLsn: formatLsn(a.flushLsn()), commitLsn: formatLsn(a.commitLsn) };
 }
 
 function emptyResult(): BatchResult {
-  return { replies: [], sawElected: false, readyToStream: false, appended: false, taken: 0, queued: 0, progress: null };
+  return { replies: [], sawElected: false, readyToStream: false, appended: false, taken: 0, queued: 0, flushDue: false, progress: null };
 }
 
 /** Keeps the queue gauges right for messages taken off the inbox. */
@@ -27,7 +26,7 @@ function dequeued(session: WalPushSession, msgs: readonly ProposerMessage[]): vo
   const m = session.metrics;
   if (!m || msgs.length === 0) return;
   let bytes = 0;
-  for (const msg of msgs) bytes += QUEUED_MESSAGE_OVERHEAD + (msg.kind === 'AppendRequest' ? msg.wal.length : 0);
+  for (const msg of msgs) bytes += QUEUED_MESSAGE_OVERHEAD + (msg.kind === 'AppendRequest' ? walByteLength(msg.wal) : 0);
   m.queueDepthTotal.dec(msgs.length);
   m.queueSizeTotal.dec(bytes);
 }
@@ -51,104 +50,92 @@ async function processOne(a: Acceptor, session: WalPushSession, msg: ProposerMes
   return null;
 }
 
-export function greetActor(sessions: SessionTable, timelines: Timelines) {
-  return fromPromise<BatchResult, ConnectionInput>(async ({ input }) => {
-    const session = sessions.get(input.connId);
-    const msg = session.inbox.shift();
-    if (!msg) return emptyResult();
-    dequeued(session, [msg]);
-    if (msg.kind !== 'ProposerGreeting') throw new Error(`unexpected message ${describeMessage(msg)} instead of greeting`);
-    session.logger.info(
-      { peer: session.peer, system_id: msg.systemId, tli: msg.tli, pg_version: msg.pgVersion },
-      'start handshake with walproposer',
-    );
-    const acquiring = performance.now();
-    let tl = timelines.get(session.ttid);
-    if (!tl) {
-      if (!session.allowTimelineCreation) {
-        throw new Error(`timeline ${session.ttid.tenantId}/${session.ttid.timelineId} does not exist and allow_timeline_creation is false`);
-      }
-      try {
-        tl = await timelines.getOrCreate(session.ttid, {
-          pgVersion: msg.pgVersion,
-          systemId: msg.systemId,
-          walSegSize: msg.walSegSize,
-        });
-      } catch (err) {
-        throw new Error(`create timeline: ${err instanceof Error ? err.message : String(err)}`);
-      }
+/** Greeting: exactly one message, which must be the ProposerGreeting; finds or creates the timeline. */
+export async function greet(session: WalPushSession, timelines: Timelines): Promise<BatchResult> {
+  const msg = session.inbox.shift();
+  if (!msg) return emptyResult();
+  dequeued(session, [msg]);
+  if (msg.kind !== 'ProposerGreeting') throw new Error(`unexpected message ${describeMessage(msg)} instead of greeting`);
+  session.logger.info(
+    { peer: session.peer, system_id: msg.systemId, tli: msg.tli, pg_version: msg.pgVersion },
+    'start handshake with walproposer',
+  );
+  const acquiring = performance.now();
+  let tl = timelines.get(session.ttid);
+  if (!tl) {
+    if (!session.allowTimelineCreation) {
+      throw new Error(`timeline ${session.ttid.tenantId}/${session.ttid.timelineId} does not exist and allow_timeline_creation is false`);
     }
-    session.timeline = tl;
-    // Neon times START_WAL_PUSH acquiring its timeline under this name.
-    session.metrics?.miscOperationSeconds.observe({ operation: 'wal_residence_guard' }, (performance.now() - acquiring) / 1000);
-    const timeline = tl;
-    return timeline.run(async (a) => {
-      const reply = await a.handleGreeting(msg, session.ttid);
-      return { ...emptyResult(), replies: [reply], taken: 1, queued: session.inbox.length, progress: progressOf(a) };
-    });
+    try {
+      tl = await timelines.getOrCreate(session.ttid, {
+        pgVersion: msg.pgVersion,
+        systemId: msg.systemId,
+        walSegSize: msg.walSegSize,
+      });
+    } catch (err) {
+      throw new Error(`create timeline: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  session.timeline = tl;
+  // Neon times START_WAL_PUSH acquiring its timeline under this name.
+  session.metrics?.miscOperationSeconds.observe({ operation: 'wal_residence_guard' }, (performance.now() - acquiring) / 1000);
+  const timeline = tl;
+  return timeline.run(async (a) => {
+    const reply = await a.handleGreeting(msg, session.ttid);
+    return { ...emptyResult(), replies: [reply], taken: 1, queued: session.inbox.length, progress: progressOf(a) };
   });
 }
 
 /** Voting: one message at a time until a ProposerElected is processed or an AppendRequest is next. */
-export function voteActor(sessions: SessionTable) {
-  return fromPromise<BatchResult, ConnectionInput>(async ({ input }) => {
-    const session = sessions.get(input.connId);
-    return timelineOf(session).run(async (a) => {
-      const result = emptyResult();
-      for (let msg = session.inbox.peek(); msg; msg = session.inbox.peek()) {
-        if (msg.kind === 'AppendRequest') {
-          result.readyToStream = true;
-          break;
-        }
-        session.inbox.shift();
-        dequeued(session, [msg]);
-        result.taken++;
-        const reply = await processOne(a, session, msg);
-        if (reply) result.replies.push(reply);
-        if (msg.kind === 'ProposerElected') {
-          result.sawElected = true;
-          result.readyToStream = true;
-          break;
-        }
+export function vote(session: WalPushSession): Promise<BatchResult> {
+  return timelineOf(session).run(async (a) => {
+    const result = emptyResult();
+    for (let msg = session.inbox.peek(); msg; msg = session.inbox.peek()) {
+      if (msg.kind === 'AppendRequest') {
+        result.readyToStream = true;
+        break;
       }
-      result.progress = progressOf(a);
-      result.queued = session.inbox.length;
-      return result;
-    });
+      session.inbox.shift();
+      dequeued(session, [msg]);
+      result.taken++;
+      const reply = await processOne(a, session, msg);
+      if (reply) result.replies.push(reply);
+      if (msg.kind === 'ProposerElected') {
+        result.sawElected = true;
+        result.readyToStream = true;
+        break;
+      }
+    }
+    result.progress = progressOf(a);
+    result.queued = session.inbox.length;
+    return result;
   });
 }
 
 /** Streaming: everything queued, as one batch; no flush (the flushing state does that). */
-export function appendActor(sessions: SessionTable) {
-  return fromPromise<BatchResult, ConnectionInput>(async ({ input }) => {
-    const session = sessions.get(input.connId);
-    const msgs = session.inbox.drain();
-    dequeued(session, msgs);
-    const result = emptyResult();
-    if (msgs.length === 0) return result;
-    return timelineOf(session).run(async (a) => {
-      for (const msg of msgs) {
-        result.taken++;
-        if (msg.kind === 'AppendRequest') result.appended = true;
-        if (msg.kind === 'ProposerElected') result.sawElected = true;
-        const reply = await processOne(a, session, msg);
-        if (reply) result.replies.push(reply);
-      }
-      result.progress = progressOf(a);
-      result.queued = session.inbox.length;
-      session.accountIo();
-      return result;
-    });
+export async function append(session: WalPushSession): Promise<BatchResult> {
+  const msgs = session.inbox.drain();
+  dequeued(session, msgs);
+  const result = emptyResult();
+  if (msgs.length === 0) return result;
+  return timelineOf(session).run(async (a) => {
+    for (const msg of msgs) {
+      result.taken++;
+      if (msg.kind === 'AppendRequest') result.appended = true;
+      if (msg.kind === 'ProposerElected') result.sawElected = true;
+      const reply = await processOne(a, session, msg);
+      if (reply) result.replies.push(reply);
+    }
+    result.progress = progressOf(a);
+    result.queued = session.inbox.length;
+    return result;
   });
 }
 
 /** FlushWAL: fdatasync what was appended, then the AppendResponse (always one). */
-export function flushActor(sessions: SessionTable) {
-  return fromPromise<BatchResult, ConnectionInput>(async ({ input }) => {
-    const session = sessions.get(input.connId);
-    return timelineOf(session).run(async (a) => {
-      const reply = await a.flushWal();
-      return { ...emptyResult(), replies: [reply], queued: session.inbox.length, progress: progressOf(a) };
-    });
+export function flush(session: WalPushSession): Promise<BatchResult> {
+  return timelineOf(session).run(async (a) => {
+    const reply = await a.flushWal();
+    return { ...emptyResult(), replies: [reply], queued: session.inbox.length, progress: progressOf(a) };
   });
 }

@@ -10,9 +10,17 @@
 
 import { fromCallback } from 'xstate';
 import type { ConnectionEvent, ConnectionInput, ReaderEvent } from '../../machines/connection.js';
-import { decodeProposerMessage } from '../protocol/index.js';
+import { decodeProposerMessage, walByteLength } from '../protocol/index.js';
 import { WireError } from '../wire/index.js';
 import type { SessionTable } from './session.js';
+
+/**
+ * CopyData bodies over SPLIT_MIN_BYTES that span socket reads are not joined (the WAL stays in
+ * the socket's chunks, see WalPieces); the first SPLIT_HEAD_BYTES, more than any message's
+ * fixed header, are, so the decoder reads headers from one buffer.
+ */
+const SPLIT_HEAD_BYTES = 256;
+const SPLIT_MIN_BYTES = 4096;
 
 /** Approximate in-memory size of a queued message (safekeeper_wal_receiver_queue_size_total). */
 export const QUEUED_MESSAGE_OVERHEAD = 128;
@@ -50,13 +58,13 @@ export function readerActor(sessions: SessionTable) {
       let bytes = 0;
       try {
         while (!inbox.full && !repliesBacklogged()) {
-          const frame = frames.next();
+          const frame = frames.nextSplit(SPLIT_HEAD_BYTES, SPLIT_MIN_BYTES);
           if (!frame) break;
           if (frame.tag === 'd') {
-            const msg = decodeProposerMessage(frame.body);
+            const msg = decodeProposerMessage(frame.body, frame.tail ?? undefined);
             inbox.push(msg);
             queued++;
-            bytes += QUEUED_MESSAGE_OVERHEAD + (msg.kind === 'AppendRequest' ? msg.wal.length : 0);
+            bytes += QUEUED_MESSAGE_OVERHEAD + (msg.kind === 'AppendRequest' ? walByteLength(msg.wal) : 0);
           } else if (frame.tag === 'c' || frame.tag === 'X') {
             // CopyDone or Terminate: the proposer is finished with this stream.
             finish({ type: 'EOF' });

@@ -44,6 +44,7 @@ export class WalPushSession {
   private readonly ioLabels: SessionInit['ioLabels'];
   private countedRead = 0;
   private countedWritten = 0;
+  private readonly stopAccounting: () => void;
 
   constructor(init: SessionInit) {
     this.connId = init.connId;
@@ -57,13 +58,14 @@ export class WalPushSession {
     this.metrics = init.metrics;
     this.ioLabels = init.ioLabels;
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+    this.stopAccounting = this.metrics?.addIoSource(() => this.accountIo()) ?? (() => {});
   }
 
   get isEnded(): boolean {
     return this.ended;
   }
 
-  /** Moves socket byte counts into safekeeper_pg_io_bytes_total (per batch, not per chunk). */
+  /** Moves socket byte counts into safekeeper_pg_io_bytes_total (at scrape time and at the end). */
   accountIo(): void {
     const m = this.metrics;
     if (!m) return;
@@ -86,6 +88,7 @@ export class WalPushSession {
       this.socket.write(new BackendSerializer().errorResponse(error, sqlState).flush());
     }
     this.accountIo();
+    this.stopAccounting();
     if (!this.socket.destroyed) this.socket.end();
     // A peer that never reads must not hold the socket open forever.
     setTimeout(() => this.socket.destroy(), 5000).unref();

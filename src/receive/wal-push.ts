@@ -3,7 +3,7 @@
 
 import { connectionMachine, type BatchResult } from '../../machines/connection.js';
 import type { Timelines } from '../timeline/timelines.js';
-import { appendActor, flushActor, greetActor, voteActor } from './batches.js';
+import { processorActor } from './processor.js';
 import { readerActor } from './reader.js';
 import type { SessionTable } from './session.js';
 import { writerActor } from './writer.js';
@@ -13,10 +13,7 @@ export function walPushMachine(sessions: SessionTable, timelines: Timelines) {
     actors: {
       reader: readerActor(sessions),
       writer: writerActor(sessions),
-      greet: greetActor(sessions, timelines),
-      vote: voteActor(sessions),
-      append: appendActor(sessions),
-      flush: flushActor(sessions),
+      processor: processorActor(sessions, timelines),
     },
     guards: {
       hasQueuedMessages: ({ context }) => {

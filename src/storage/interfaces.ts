@@ -2,7 +2,7 @@
 // implementations live beside this file; tests use in-memory ones.
 
 import type { Lsn, Term } from '../lsn.js';
-import type { TermHistory } from '../protocol/messages.js';
+import type { TermHistory, WalBytes } from '../protocol/messages.js';
 
 export interface ServerInfo {
   /** Full PG_VERSION_NUM, e.g. 150004. */
@@ -79,7 +79,7 @@ export interface WalStore {
    * which may advance flushRecordLsn). Errors: pending truncation; startLsn != writeLsn (when writeLsn != 0).
    * May buffer in memory; a later flush() or truncate() makes it durable.
    */
-  write(startLsn: Lsn, wal: Buffer): Promise<void>;
+  write(startLsn: Lsn, wal: WalBytes): Promise<void>;
   /** fdatasync written bytes; flushRecordLsn := writeRecordLsn. No-op when already equal. */
   flush(): Promise<void>;
   /** storage.md §3.5: positions := endLsn, later segments removed, rest of segment zeroed, fsynced. */

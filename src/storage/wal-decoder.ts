@@ -89,7 +89,10 @@ export class WalDecoder {
   private recStartBase = 0n;
   private recStartOff = 0;
 
-  private _lastRecordEnd: Lsn;
+  // The last record end, kept as segment base + offset so a record costs no bigint arithmetic;
+  // the Lsn is made when asked for (once per write, not once per record).
+  private lastEndBase: bigint;
+  private lastEndOff = 0;
   private _records = 0;
   private _error: WalDecodeError | undefined;
 
@@ -106,12 +109,12 @@ export class WalDecoder {
     this.off = Number(start - this.segBase);
     this.setSegBaseParts();
     this.fedEnd = start;
-    this._lastRecordEnd = start;
+    this.lastEndBase = start;
   }
 
   /** Next record position after the last valid complete record (the start LSN until one is found). */
   get lastRecordEnd(): Lsn {
-    return this._lastRecordEnd;
+    return this.lastEndOff === 0 ? this.lastEndBase : this.lastEndBase + BigInt(this.lastEndOff);
   }
 
   /** End of the bytes fed so far. The next feed() must continue exactly here. */
@@ -307,7 +310,8 @@ export class WalDecoder {
     } else {
       skip = (8 - (this.off & 7)) & 7;
     }
-    this._lastRecordEnd = this.segBase + BigInt(this.off + skip);
+    this.lastEndBase = this.segBase;
+    this.lastEndOff = this.off + skip;
     this._records++;
     if (skip > 0) {
       this.state = State.Skip;
@@ -316,7 +320,7 @@ export class WalDecoder {
       this.state = State.WaitRecord;
     }
     if (this.onRecord) {
-      this.onRecord({ start: startBase + BigInt(startOff), next: this._lastRecordEnd, totLen, rmid, info });
+      this.onRecord({ start: startBase + BigInt(startOff), next: this.lastRecordEnd, totLen, rmid, info });
     }
   }
 

@@ -16,6 +16,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { promises as fs } from 'node:fs';
 import { formatLsn, type Lsn } from '../lsn.js';
+import { walByteLength, walParts, type WalBytes } from '../protocol/messages.js';
 import type { WalStore } from './interfaces.js';
 import { WalDecoder } from './wal-decoder.js';
 import { scanEndOfWal } from './wal-scan.js';
@@ -30,7 +31,7 @@ import {
   segmentFileName,
   xlogPageMagic,
 } from './wal-format.js';
-import { openOrCreateSegment, removeSegments, segmentPaths, writeFullyAt } from './segment-file.js';
+import { openOrCreateSegment, removeSegments, segmentPaths, writeFullyAt, writevAt, type WritevAt } from './segment-file.js';
 
 /** Pending bytes above this are written out without waiting for a flush. */
 export const BATCH_BYTES = 4 * 1024 * 1024;
@@ -58,11 +59,15 @@ export interface DiskWalStoreOptions {
   startLsn: Lsn;
   noSync?: boolean;
   observer?: WalStoreObserver;
+  /** How WAL batches reach the segment file (a seam for fault-injection tests; default: fs.writev). */
+  writevAt?: WritevAt;
 }
 
 interface OpenFile {
   fh: FileHandle;
   segno: bigint;
+  /** Opened O_DSYNC: every completed write is already durable (see segment-file.ts). */
+  dsync: boolean;
 }
 
 function seconds(t0: number): number {
@@ -78,6 +83,7 @@ export class DiskWalStore implements WalStore {
   /** Why the startup scan stopped (for logs); undefined when no scan ran. */
   readonly scanStopReason: string | undefined;
   private readonly observer: WalStoreObserver;
+  private readonly writev: WritevAt;
   private readonly segSize: bigint;
   private readonly pgMajor: number;
 
@@ -109,6 +115,7 @@ export class DiskWalStore implements WalStore {
     this.systemId = opts.systemId;
     this.noSync = opts.noSync ?? false;
     this.observer = opts.observer ?? {};
+    this.writev = opts.writevAt ?? writevAt;
     this.segSize = BigInt(opts.walSegSize);
     this.pgMajor = pgMajorOf(opts.pgVersion);
     this.scanStopReason = scanStopReason;
@@ -159,8 +166,8 @@ export class DiskWalStore implements WalStore {
     return this.pending;
   }
 
-  write(startLsn: Lsn, wal: Buffer): Promise<void> {
-    return this.serial(() => this.doWrite(startLsn, wal));
+  write(startLsn: Lsn, wal: WalBytes): Promise<void> {
+    return this.serial(() => this.doWrite(startLsn, walParts(wal), walByteLength(wal)));
   }
 
   flush(): Promise<void> {
@@ -193,7 +200,7 @@ export class DiskWalStore implements WalStore {
     return new WalDecoder({ pgMajor: this.pgMajor, walSegSize: this.walSegSize, startLsn: at });
   }
 
-  private async doWrite(startLsn: Lsn, wal: Buffer): Promise<void> {
+  private async doWrite(startLsn: Lsn, parts: readonly Buffer[], byteLength: number): Promise<void> {
     if (this._writeLsn > startLsn) {
       throw new Error(`write_wal rewrites WAL written before, write_lsn=${formatLsn(this._writeLsn)}, startpos=${formatLsn(startLsn)}`);
     }
@@ -213,7 +220,19 @@ export class DiskWalStore implements WalStore {
     }
     if (this.decoder.available !== startLsn) this.decoder = this.newDecoder(startLsn);
 
-    let rest = wal;
+    for (const part of parts) {
+      await this.writePart(part);
+    }
+    this.takeDecodedRecords();
+    this.observer.write?.(byteLength, seconds(t0));
+    if (this.decoder.error) {
+      throw new Error(`WAL written up to ${formatLsn(this._writeLsn)} does not decode: ${this.decoder.errorMessage}`);
+    }
+  }
+
+  /** Appends one contiguous piece at write_lsn: batched, decoded, a segment completed when it ends one. */
+  private async writePart(part: Buffer): Promise<void> {
+    let rest = part;
     while (rest.length > 0) {
       const segno = this._writeLsn / this.segSize;
       const off = Number(this._writeLsn % this.segSize);
@@ -236,11 +255,6 @@ export class DiskWalStore implements WalStore {
         if (this.writing.length > MAX_BACKGROUND_WRITES) await this.waitForWrites(this.writing.length - MAX_BACKGROUND_WRITES);
       }
     }
-    this.takeDecodedRecords();
-    this.observer.write?.(wal.length, seconds(t0));
-    if (this.decoder.error) {
-      throw new Error(`WAL written up to ${formatLsn(this._writeLsn)} does not decode: ${this.decoder.errorMessage}`);
-    }
   }
 
   /** Neon's order: a record end already below the raw flush position counts as flushed. */
@@ -254,14 +268,14 @@ export class DiskWalStore implements WalStore {
       if (this.file.segno === segno && this.batchOffset + this.batchBytes === off) return;
       await this.closeFile(true);
     }
-    const { fh, partial } = await openOrCreateSegment(this.dir, segno, this.walSegSize, this.noSync, (s) =>
+    const { fh, partial, dsync } = await openOrCreateSegment(this.dir, segno, this.walSegSize, this.noSync, (s) =>
       this.observer.operation?.('initialize_segment', s),
     );
     if (!partial) {
       await fh.close();
       throw new Error(`unexpected write into non-partial segment file ${segmentFileName(segno, this.walSegSize)}`);
     }
-    this.file = { fh, segno };
+    this.file = { fh, segno, dsync };
     this.batchOffset = off;
   }
 
@@ -274,7 +288,7 @@ export class DiskWalStore implements WalStore {
   /** Starts writing the batch at its file offset; the bytes are then the write's, not the batch's. */
   private startBatchWrite(): void {
     if (this.batchBytes === 0 || !this.file) return;
-    const written = writeFullyAt(this.file.fh, this.batch, this.batchOffset).catch((e: unknown) => {
+    const written = writeFullyAt(this.file.fh, this.batch, this.batchOffset, this.writev).catch((e: unknown) => {
       this.writeFailure ??= e instanceof Error ? e : new Error(String(e));
     });
     this.writing.push(written);
@@ -315,11 +329,22 @@ export class DiskWalStore implements WalStore {
     this.observer.flush?.(seconds(t0));
   }
 
+  /**
+   * Writes the batch and makes everything written to `file` durable: an fdatasync, or nothing
+   * more when the file is O_DSYNC, whose writes are durable as they complete; then the durable
+   * write is what the flush metric times.
+   */
+  private async writeDurably(file: OpenFile): Promise<void> {
+    const t0 = performance.now();
+    await this.writeBatch();
+    if (!file.dsync) await this.sync(file.fh, false);
+    else this.observer.flush?.(seconds(t0));
+  }
+
   /** The last byte of the segment is in: write, fdatasync, rename `.partial` away, close. */
   private async completeSegment(segno: bigint): Promise<void> {
     const file = this.file!;
-    await this.writeBatch();
-    await this.sync(file.fh, false);
+    await this.writeDurably(file);
     const { full, partial } = segmentPaths(this.dir, segno, this.walSegSize);
     await fs.rename(partial, full);
     this.file = null;
@@ -331,8 +356,8 @@ export class DiskWalStore implements WalStore {
     const file = this.file;
     if (!file) return;
     try {
-      await this.writeBatch();
-      if (sync) await this.sync(file.fh, false);
+      if (sync) await this.writeDurably(file);
+      else await this.writeBatch();
     } finally {
       this.file = null;
       this.batch = [];
@@ -345,13 +370,13 @@ export class DiskWalStore implements WalStore {
 
   private async doFlush(): Promise<void> {
     if (this._flushRecordLsn === this._writeRecordLsn) return;
-    if (!this.file) {
+    const file = this.file;
+    if (!file) {
       throw new Error(
         `unexpected unflushed data with no open file, write_lsn=${formatLsn(this._writeLsn)}, flush_lsn=${formatLsn(this._flushRecordLsn)}`,
       );
     }
-    await this.writeBatch();
-    await this.sync(this.file.fh, false);
+    await this.writeDurably(file);
     this._flushLsn = this._writeLsn;
     this._flushRecordLsn = this._writeRecordLsn;
   }

@@ -64,6 +64,28 @@ export class ChunkQueue {
     return out;
   }
 
+  /**
+   * Removes the next `n` bytes (n <= available) as views of the chunks they lie in, never
+   * copied: for large payloads whose consumer takes a list (writev, a streaming decoder).
+   */
+  takeParts(n: number): Buffer[] {
+    const parts: Buffer[] = [];
+    while (n > 0) {
+      const c = this.chunks[this.head]!;
+      const part = Math.min(c.length - this.offset, n);
+      parts.push(c.subarray(this.offset, this.offset + part));
+      this.advance(part);
+      n -= part;
+    }
+    return parts;
+  }
+
+  /** Bytes left in the chunk at the read point (0 when empty). */
+  get contiguous(): number {
+    const first = this.chunks[this.head];
+    return first === undefined ? 0 : first.length - this.offset;
+  }
+
   skip(n: number): void {
     while (n > 0) {
       const c = this.chunks[this.head]!;

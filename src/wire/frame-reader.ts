@@ -14,7 +14,7 @@ import {
 } from './constants.js';
 import { WireError } from './errors.js';
 import type { Frame } from './frame.js';
-import { readTaggedFrame } from './tagged-frame.js';
+import { readTaggedFrame, readTaggedFrameSplit, type SplitFrame } from './tagged-frame.js';
 
 export type FramePhase = 'startup' | 'regular';
 
@@ -55,6 +55,21 @@ export class FrameReader {
       return this.currentPhase === 'startup'
         ? this.nextStartup()
         : readTaggedFrame(this.queue, this.maxMessageLength);
+    } catch (e) {
+      if (e instanceof WireError) this.failure = e;
+      throw e;
+    }
+  }
+
+  /**
+   * The next complete tagged frame, a large body that spans socket chunks left split (see
+   * readTaggedFrameSplit): for streams whose big frames are consumed piecewise (CopyData WAL).
+   */
+  nextSplit(headBytes: number, minSplit: number): SplitFrame | undefined {
+    if (this.failure) throw this.failure;
+    if (this.currentPhase === 'startup') throw new WireError('split framing is only for the regular phase');
+    try {
+      return readTaggedFrameSplit(this.queue, this.maxMessageLength, headBytes, minSplit);
     } catch (e) {
       if (e instanceof WireError) this.failure = e;
       throw e;

@@ -220,7 +220,7 @@ export class FakeInspector {
     const view: ActorView = { id, kind: 'connection', parentId: 'root', state: 'greeting.waiting', status: 'active', context, spawnedAt: this.now() };
     this.actors.set(id, view);
     this.broadcast({ type: 'actor.spawned', actor: view });
-    for (const kind of ['reader', 'writer'] as const) {
+    for (const kind of ['reader', 'writer', 'processor'] as const) {
       const child: ActorView = { id: `${id}/${kind}`, kind, parentId: id, state: '', status: 'active', context: null, spawnedAt: this.now() };
       this.actors.set(child.id, child);
       this.broadcast({ type: 'actor.spawned', actor: child });
@@ -252,8 +252,8 @@ export class FakeInspector {
 
   stop(id: string, error: string | null = null): void {
     const a = this.conn(id);
-    if (a.state !== 'closed') this.transition(id, 'closed', error ? 'xstate.error.actor.0.connection.streaming.appending' : 'EOF', { eof: true, error });
-    for (const kind of ['reader', 'writer']) {
+    if (a.state !== 'closed') this.transition(id, 'closed', error ? 'BATCH_FAILED' : 'EOF', { eof: true, error });
+    for (const kind of ['reader', 'writer', 'processor']) {
       const child = this.actors.get(`${id}/${kind}`);
       if (child) {
         this.actors.delete(child.id);
@@ -269,11 +269,11 @@ export class FakeInspector {
   lifecycleToStreaming(id: string, term: bigint, startLsn: bigint): void {
     const lsn = formatLsn(startLsn);
     this.transition(id, 'greeting.processing', 'MESSAGES', { queueDepth: 1 });
-    this.transition(id, 'voting.waiting', 'xstate.done.actor.0.connection.greeting.processing', { queueDepth: 0, processed: 1 });
+    this.transition(id, 'voting.waiting', 'BATCH_DONE', { queueDepth: 0, processed: 1 });
     this.transition(id, 'voting.processing', 'MESSAGES', { queueDepth: 1 });
-    this.transition(id, 'voting.waiting', 'xstate.done.actor.0.connection.voting.processing', { term: String(term), processed: 2, queueDepth: 0 });
+    this.transition(id, 'voting.waiting', 'BATCH_DONE', { term: String(term), processed: 2, queueDepth: 0 });
     this.transition(id, 'voting.processing', 'MESSAGES');
-    this.transition(id, 'streaming.waiting', 'xstate.done.actor.0.connection.voting.processing', { flushLsn: lsn, commitLsn: lsn, processed: 3 });
+    this.transition(id, 'streaming.waiting', 'BATCH_DONE', { flushLsn: lsn, commitLsn: lsn, processed: 3 });
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,7 @@
 // connection's queue drains). Not the real server: that is tested elsewhere.
 
 import net from 'node:net';
-import { decodeProposerMessage, encodeAcceptorMessage } from '../../src/protocol/index.js';
+import { decodeProposerMessage, encodeAcceptorMessage, walByteLength } from '../../src/protocol/index.js';
 import { newNode, type Node } from './acceptor-fixtures.js';
 import { ServerConn } from './client-fake-server.js';
 
@@ -99,7 +99,7 @@ export class FakeSafekeeper {
       this.log.push(msg.kind);
       if (msg.kind === 'AppendRequest') {
         this.appendRequests++;
-        if (msg.wal.length === 0) this.emptyAppendRequests++;
+        if (walByteLength(msg.wal) === 0) this.emptyAppendRequests++;
         dirty = true;
       }
       const reply = await acc.process(msg);

@@ -1,41 +1,36 @@
 // Fakes for the connection statechart: every actor, guard and side-effect
 // action the server supplies through `.provide()`, replaced by recorders the
-// tests control. The chart itself runs for real (createActor), with xstate's
-// SimulatedClock standing in for the 1 s flush tick.
+// tests control. The chart itself runs for real (createActor). The 1 s flush
+// tick is the processor's business: a test says an append batch ended with
+// the flush due through its outcome (flushDue), as the real FlushClock would.
 //
 // The fakes mirror the server's contract, not its code:
 // - the reader pushes parsed messages into an inbox that lives outside the
 //   chart and signals MESSAGES (or EOF / READ_ERROR) through sendBack;
-// - when they start, greet takes one message (the greeting, as the server's
-//   greetActor does), vote and append take everything queued, flush takes
-//   nothing; then each waits until the test settles it. (The server's vote
+// - the processor, asked to RUN a batch: greet takes one message (the greeting,
+//   as the server's greet does), vote and append take everything queued, flush
+//   takes nothing; then the batch waits until the test settles it, which the
+//   processor reports as BATCH_DONE or BATCH_FAILED. (The server's vote
 //   stops at an Elected or before an AppendRequest; tests model leftovers with
 //   enqueueSilently, the chart only sees "is the queue empty".)
 // - every reply list and every side effect lands in one chronological log so
 //   tests can assert order, not just counts.
 
-import {
-  createActor,
-  fromCallback,
-  fromPromise,
-  SimulatedClock,
-  type Actor,
-  type AnyTransitionDefinition,
-  type InspectionEvent,
-} from 'xstate';
+import { createActor, fromCallback, type Actor, type AnyTransitionDefinition, type InspectionEvent } from 'xstate';
 import {
   connectionMachine,
-  FLUSH_INTERVAL_MS,
+  type BatchKind,
   type BatchResult,
   type ConnectionContext,
   type ConnectionEvent,
   type ConnectionInput,
+  type ProcessorEvent,
   type ReaderEvent,
   type WriterEvent,
 } from '../../machines/connection.js';
 import { EMPTY_HS_FEEDBACK, type AcceptorMessage } from '../../src/protocol/messages.js';
 
-export type BatchKind = 'greet' | 'vote' | 'append' | 'flush';
+export type { BatchKind };
 
 /** A parsed proposer message as far as the chart is concerned: only its identity matters. */
 export interface FakeMessage {
@@ -118,7 +113,7 @@ export function appendReply(flushLsn = 0x1000100n): AcceptorMessage {
 }
 
 export function outcome(fields: Partial<BatchOutcome> = {}): BatchOutcome {
-  return { replies: [], sawElected: false, readyToStream: false, appended: false, progress: null, ...fields };
+  return { replies: [], sawElected: false, readyToStream: false, appended: false, flushDue: false, progress: null, ...fields };
 }
 
 /** Samples used by the model and by the scenarios: one per branch the chart can take. */
@@ -138,6 +133,15 @@ export const OUTCOMES = {
     progress: { term: '2', flushLsn: '0/2000000', commitLsn: '0/1000000' },
   }),
   appendedNothing: outcome(),
+  /** As `appended`, but streaming has been busy for FLUSH_INTERVAL_MS since its last flush. */
+  appendedFlushDue: outcome({
+    replies: [appendReply(0x2000000n)],
+    appended: true,
+    flushDue: true,
+    progress: { term: '2', flushLsn: '0/2000000', commitLsn: '0/1000000' },
+  }),
+  /** The flush is due but this batch appended nothing (e.g. only an Elected was queued). */
+  appendedNothingFlushDue: outcome({ flushDue: true }),
   flushed: outcome({ replies: [appendReply()], progress: { term: '2', flushLsn: '0/1000100', commitLsn: '0/1000000' } }),
 } satisfies Record<string, BatchOutcome>;
 
@@ -150,7 +154,6 @@ export interface HarnessOptions {
 }
 
 export class ConnectionHarness {
-  readonly clock = new SimulatedClock();
   readonly inbox = new FakeInbox();
   readonly log: FakeRecord[] = [];
   /** Every machine transition definition the real actor took, in order (from inspection microsteps). */
@@ -163,6 +166,7 @@ export class ConnectionHarness {
 
   private pending: PendingBatch | null = null;
   private readerSendBack: ((event: ConnectionEvent) => void) | null = null;
+  private processorSendBack: ((event: ConnectionEvent) => void) | null = null;
   private readerRunning = false;
 
   constructor(options: HarnessOptions = {}) {
@@ -191,10 +195,13 @@ export class ConnectionHarness {
           });
           return () => this.log.push({ kind: 'writer-stopped' });
         }),
-        greet: this.batchActor('greet'),
-        vote: this.batchActor('vote'),
-        append: this.batchActor('append'),
-        flush: this.batchActor('flush'),
+        processor: fromCallback<ProcessorEvent, ConnectionInput>(({ sendBack, receive }) => {
+          this.processorSendBack = sendBack as (event: ConnectionEvent) => void;
+          receive((event) => this.startBatch(event.batch));
+          return () => {
+            this.processorSendBack = null;
+          };
+        }),
       },
       guards: {
         hasQueuedMessages: () => this.inbox.size > 0,
@@ -207,7 +214,6 @@ export class ConnectionHarness {
     });
     this.actor = createActor(machine, {
       input: options.input ?? DEFAULT_INPUT,
-      clock: this.clock,
       inspect: (event: InspectionEvent) => {
         // Only machine actors emit microsteps, and the connection is the only machine here.
         // (Checking actorRef against this.actor would miss the initial microsteps, which run
@@ -219,16 +225,18 @@ export class ConnectionHarness {
     });
   }
 
-  private batchActor(batch: BatchKind) {
-    return fromPromise<BatchResult, ConnectionInput>(
-      () =>
-        new Promise<BatchResult>((resolve, reject) => {
-          if (this.pending) this.problems.push(`${batch} started while ${this.pending.batch} was still running`);
-          const taken = batch === 'flush' ? [] : batch === 'greet' ? this.inbox.take(1) : this.inbox.takeAll();
-          this.log.push({ kind: 'batch-started', batch, taken: taken.length });
-          this.pending = { batch, taken, resolve, reject };
-        }),
-    );
+  private startBatch(batch: BatchKind): void {
+    if (this.pending) this.problems.push(`${batch} started while ${this.pending.batch} was still running`);
+    const taken = batch === 'flush' ? [] : batch === 'greet' ? this.inbox.take(1) : this.inbox.takeAll();
+    this.log.push({ kind: 'batch-started', batch, taken: taken.length });
+    // Like the real processor: a result is reported only while the connection is alive.
+    const report = (event: ConnectionEvent) => this.processorSendBack?.(event);
+    this.pending = {
+      batch,
+      taken,
+      resolve: (result) => report({ type: 'BATCH_DONE', batch, result }),
+      reject: (error) => report({ type: 'BATCH_FAILED', batch, error: error instanceof Error ? error.message : String(error) }),
+    };
   }
 
   start(): this {
@@ -291,11 +299,6 @@ export class ConnectionHarness {
     this.actor.send({ type: 'SHUTDOWN' });
   }
 
-  /** Advances the simulated clock (the flush tick is FLUSH_INTERVAL_MS). */
-  tick(ms = FLUSH_INTERVAL_MS): void {
-    this.clock.increment(ms);
-  }
-
   /** Resolves the running batch and waits until the chart has processed its done event. */
   async complete(expected: BatchKind, result: BatchOutcome): Promise<void> {
     const pending = this.takePending(expected);
@@ -313,9 +316,9 @@ export class ConnectionHarness {
   }
 
   /**
-   * Waits until the chart has taken the settled batch's done/error event: that event always
-   * removes the invoked child, so the snapshot changes. A few microtask turns normally suffice;
-   * a macrotask turn is the fallback.
+   * Waits until the chart has taken the settled batch's BATCH_DONE/BATCH_FAILED: that event
+   * always moves the chart on, so the snapshot changes. The processor reports synchronously,
+   * so this normally returns at once; a few microtask turns and a macrotask are the fallback.
    */
   private async settled(): Promise<void> {
     const before = this.actor.getSnapshot();

@@ -120,7 +120,7 @@ describe('inspector page in Chromium', { skip }, () => {
       assert.ok((await page.$$(`${card(c2)} svg g.edge`)).length >= 10, 'transitions drawn as arrows');
 
       // Live: a transition moves the highlight and flashes the arrow taken; progress updates the numbers.
-      fake.transition(c2, 'flushing', 'xstate.done.actor.0.connection.streaming.appending', { flushLsn: formatLsn(START + 8192n) });
+      fake.transition(c2, 'flushing', 'BATCH_DONE', { flushLsn: formatLsn(START + 8192n) });
       await page.waitForSelector(`${card(c2)}[data-state="flushing"] svg g.st.current[data-path="flushing"]`);
       await page.waitForSelector(`${card(c2)} svg g.edge.hot[data-src="streaming.waiting"][data-dst="flushing"]`);
       fake.progress(c2, { flushLsn: '0/1234568', commitLsn: '0/1234560', queueDepth: 7, processed: 42 });
@@ -139,7 +139,7 @@ describe('inspector page in Chromium', { skip }, () => {
       // Pause: messages wait in a buffer; resume applies them.
       await page.click('#pause');
       fake.transition(c3, 'greeting.processing', 'MESSAGES');
-      fake.transition(c3, 'voting.waiting', 'xstate.done.actor.0.connection.greeting.processing');
+      fake.transition(c3, 'voting.waiting', 'BATCH_DONE');
       await page.waitForFunction(() => /2 messages buffered/.test(document.getElementById('pausebar')?.textContent ?? ''));
       assert.equal(await attr(page, card(c3), 'data-state'), 'greeting.waiting', 'paused: the page does not move');
       await page.click('#pause');
@@ -182,8 +182,8 @@ describe('inspector page in Chromium', { skip }, () => {
       for (let i = 1; i <= rounds; i++) {
         fake.progress(c2, { flushLsn: formatLsn(START + BigInt(i) * 100n), processed: 42 + i });
         if (i % 10 === 0) {
-          fake.transition(c2, 'streaming.waiting', 'xstate.done.actor.0.connection.flushing');
-          fake.transition(c2, 'flushing', 'xstate.done.actor.0.connection.streaming.appending');
+          fake.transition(c2, 'streaming.waiting', 'BATCH_DONE');
+          fake.transition(c2, 'flushing', 'BATCH_DONE');
         }
       }
       const final = formatLsn(START + BigInt(rounds) * 100n);

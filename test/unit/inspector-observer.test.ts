@@ -6,8 +6,8 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createActor, fromCallback, fromPromise, setup, type AnyActorRef } from 'xstate';
-import { connectionMachine, type BatchResult, type ConnectionEvent, type ConnectionInput } from '../../machines/connection.js';
+import { createActor, fromCallback, setup, type AnyActorRef } from 'xstate';
+import { connectionMachine, type BatchResult, type ConnectionEvent, type ConnectionInput, type ProcessorEvent } from '../../machines/connection.js';
 import { safekeeperMachine } from '../../machines/safekeeper.js';
 import { PROGRESS_INTERVAL_MS, SystemObserver, TRANSITION_HISTORY, type ObservationSink, type ObservedActor } from '../../inspector/observer.js';
 import type { ActorView, ContextView, Transition } from '../../inspector/protocol.js';
@@ -77,22 +77,25 @@ class World {
   readonly root;
 
   constructor() {
-    const batch = (kind: Kind) =>
-      fromPromise<BatchResult, ConnectionInput>(({ input }) => {
+    // The fake processor: takes what the batch would take, then waits for the test to settle it.
+    const processor = fromCallback<ProcessorEvent, ConnectionInput>(({ input, sendBack, receive }) => {
+      receive(({ batch: kind }) => {
         const taken = kind === 'flush' ? 0 : kind === 'greet' ? 1 : (this.queued.get(input.connId) ?? 0);
         this.queued.set(input.connId, (this.queued.get(input.connId) ?? 0) - taken);
-        return new Promise((resolve) => this.pending.push({ kind, connId: input.connId, resolve: (r) => resolve({ ...r, taken }) }));
+        this.pending.push({
+          kind,
+          connId: input.connId,
+          resolve: (r) => sendBack({ type: 'BATCH_DONE', batch: kind, result: { ...r, taken } }),
+        });
       });
+    });
     const conn = connectionMachine.provide({
       actors: {
         reader: fromCallback<{ type: 'STOP' }, ConnectionInput>(({ sendBack, input }) => {
           this.readers.set(input.connId, sendBack as (e: ConnectionEvent) => void);
         }),
         writer: fromCallback(() => () => {}),
-        greet: batch('greet'),
-        vote: batch('vote'),
-        append: batch('append'),
-        flush: batch('flush'),
+        processor,
       },
       guards: { hasQueuedMessages: ({ context }) => (this.queued.get(context.connId) ?? 0) > 0 },
     });
@@ -113,7 +116,7 @@ class World {
     const i = this.pending.findIndex((p) => p.kind === kind);
     assert.ok(i >= 0, `no ${kind} batch running (running: ${this.pending.map((p) => p.kind).join(', ') || 'none'})`);
     const [p] = this.pending.splice(i, 1);
-    p!.resolve({ replies: [], sawElected: false, readyToStream: false, appended: false, taken: 0, queued: 0, progress: null, ...fields });
+    p!.resolve({ replies: [], sawElected: false, readyToStream: false, appended: false, taken: 0, queued: 0, flushDue: false, progress: null, ...fields });
     for (let k = 0; k < 5; k++) await Promise.resolve();
     await new Promise((r) => setImmediate(r));
   }
@@ -149,6 +152,7 @@ describe('inspector observer', () => {
       ['conn-1', 'connection', 'safekeeper'],
       ['conn-1/reader', 'reader', 'conn-1'],
       ['conn-1/writer', 'writer', 'conn-1'],
+      ['conn-1/processor', 'processor', 'conn-1'],
     ]);
     assert.equal(spawned[0]!.state, 'greeting.waiting');
     assert.deepEqual(spawned[0]!.context, {
@@ -159,7 +163,7 @@ describe('inspector observer', () => {
     assert.equal(sink.of('transition').length, 0, 'the root counting a connection is not a state change');
   });
 
-  test('sends every lifecycle transition with its event; greet/vote batches come and go, append/flush never appear', async () => {
+  test('sends every lifecycle transition with its event; the three children are announced once each', async () => {
     const { world, sink } = setupObserved();
     world.accept(1);
     await world.toStreaming(1);
@@ -186,20 +190,20 @@ describe('inspector observer', () => {
       'streaming.waiting -> closed',
     ]);
     assert.equal(ts[0]!.event, 'MESSAGES');
-    assert.match(ts[1]!.event, /^xstate\.done\.actor\..*greeting\.processing$/);
+    assert.equal(ts[1]!.event, 'BATCH_DONE');
     assert.equal(ts.at(-1)!.event, 'EOF');
     assert.equal(ts[4]!.kind, 'connection');
     assert.equal((ts[4]!.context as { flushLsn: string }).flushLsn, '0/1001028', 'the context after the batch rides along');
 
-    const ids = sink.records.flatMap((r) => (r.type === 'spawned' ? [r.view.id] : r.type === 'stopped' ? [r.id] : []));
-    assert.ok(ids.some((id) => /^conn-1\/greet#\d+$/.test(id)), `greet batch announced: ${ids.join(', ')}`);
-    assert.ok(ids.some((id) => /^conn-1\/vote#\d+$/.test(id)), 'vote batch announced');
-    assert.ok(!ids.some((id) => /append|flush/.test(id)), 'per-batch actors are never announced');
-    const greet = ids.find((id) => id.includes('greet'))!;
-    assert.equal(ids.filter((id) => id === greet).length, 2, 'the greet batch is spawned then stopped');
+    const spawnedIds = sink.of('spawned').map((r) => r.view.id);
+    assert.deepEqual(
+      spawnedIds.filter((id) => id.startsWith('conn-1')).sort(),
+      ['conn-1', 'conn-1/processor', 'conn-1/reader', 'conn-1/writer'],
+      'one actor per connection and its three children: nothing is spawned per batch',
+    );
 
     const stopped = sink.of('stopped').filter((r) => !r.id.includes('#')).map((r) => `${r.id}:${r.final.status}`);
-    assert.deepEqual(stopped.sort(), ['conn-1/reader:stopped', 'conn-1/writer:stopped', 'conn-1:done']);
+    assert.deepEqual(stopped.sort(), ['conn-1/processor:stopped', 'conn-1/reader:stopped', 'conn-1/writer:stopped', 'conn-1:done']);
     const final = sink.of('stopped').find((r) => r.id === 'conn-1')!.final;
     assert.equal(final.state, 'closed');
     assert.equal(typeof final.stoppedAt, 'number');
@@ -277,7 +281,7 @@ describe('inspector observer', () => {
     await world.toStreaming(1);
     world.readers.get(2)!({ type: 'EOF' });
     const live = observer.liveActors().map((r) => observer.view(r));
-    assert.deepEqual(live.map((v) => v.id), ['safekeeper', 'conn-1', 'conn-1/reader', 'conn-1/writer']);
+    assert.deepEqual(live.map((v) => v.id), ['safekeeper', 'conn-1', 'conn-1/reader', 'conn-1/writer', 'conn-1/processor']);
     assert.equal(live[0]!.kind, 'root');
     assert.equal(live[0]!.state, 'running');
     assert.equal(live[1]!.state, 'streaming.waiting');
@@ -318,7 +322,7 @@ describe('inspector observer', () => {
 
     observer.attach();
     assert.deepEqual(observer.liveActors().map((r) => r.id), [
-      'safekeeper', 'conn-1', 'conn-1/reader', 'conn-1/writer', 'conn-2', 'conn-2/reader', 'conn-2/writer',
+      'safekeeper', 'conn-1', 'conn-1/reader', 'conn-1/writer', 'conn-1/processor', 'conn-2', 'conn-2/reader', 'conn-2/writer', 'conn-2/processor',
     ]);
     assert.equal(sink.records.length, 0, 'attaching announces nothing by itself (the snapshot covers it)');
     world.readers.get(2)!({ type: 'EOF' });

@@ -1,10 +1,12 @@
 // Hand-written scenarios for the promises design.md makes about the connection
-// actor, run on the real chart with the fakes of test/helpers/machine-fakes.ts
-// (time is xstate's SimulatedClock, so the 1 s tick costs nothing).
+// actor, run on the real chart with the fakes of test/helpers/machine-fakes.ts.
+// The 1 s flush tick is the processor's FlushClock (tested below with a fake
+// clock); the chart only sees it as an append result's flushDue.
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FLUSH_INTERVAL_MS } from '../../machines/connection.js';
+import { FlushClock } from '../../src/receive/processor.js';
 import {
   OUTCOMES,
   appendReply,
@@ -232,62 +234,70 @@ describe('connection chart: errors', () => {
 });
 
 describe('connection chart: the 1 s flush tick', () => {
-  test('a tick while a batch runs flushes after that batch, not in the middle of it', async () => {
+  test('an append that ends with the flush due flushes next, although messages are queued', async () => {
     const h = await streamingConnection();
     h.deliver(5);
-    h.tick(FLUSH_INTERVAL_MS);
-    assert.equal(h.trail.at(-1), 'streaming.appending', 'the running batch is not abandoned');
-    assert.equal(h.context.flushDue, true);
     assert.equal(h.running, 'append');
     h.deliver(3); // more work keeps the connection busy
-    await h.complete('append', OUTCOMES.appended);
+    await h.complete('append', OUTCOMES.appendedFlushDue);
     assert.equal(h.trail.at(-1), 'flushing', 'flush now although messages are queued');
     assert.equal(h.inbox.size, 3, 'the queued messages wait for the flush');
     await h.complete('flush', OUTCOMES.flushed);
-    assert.equal(h.context.flushDue, false);
     assert.equal(h.trail.at(-1), 'streaming.appending', 'the queue is read again after the flush');
     assert.deepEqual(h.records('batch-started').at(-1), { kind: 'batch-started', batch: 'append', taken: 3 });
   });
 
-  test('without the tick a busy connection keeps appending and flushes only when the queue empties', async () => {
+  test('while the flush is not due a busy connection keeps appending and flushes only when the queue empties', async () => {
     const h = await streamingConnection();
     for (let i = 0; i < 3; i++) {
       h.deliver(2);
       h.enqueueSilently(1);
       await h.complete('append', OUTCOMES.appended);
       assert.equal(h.trail.at(-1), 'streaming.appending');
-      h.tick(FLUSH_INTERVAL_MS / 4);
     }
-    assert.equal(h.context.flushDue, false);
     await h.complete('append', OUTCOMES.appended);
     assert.equal(h.trail.at(-1), 'flushing');
     assert.deepEqual(batchesStarted(h).slice(2), ['append', 'append', 'append', 'append', 'flush']);
   });
 
-  test('the tick is due 1 s after (re)entering streaming, not earlier', async () => {
-    const h = await streamingConnection();
-    h.tick(FLUSH_INTERVAL_MS - 1);
-    assert.equal(h.context.flushDue, false);
-    h.tick(1);
-    assert.equal(h.context.flushDue, true);
-    assert.equal(h.running, null, 'an idle clean connection has nothing to flush');
-    h.deliver();
-    await h.complete('append', OUTCOMES.appended);
-    await h.complete('flush', OUTCOMES.flushed);
-    h.tick(FLUSH_INTERVAL_MS - 1);
-    assert.equal(h.context.flushDue, false, 'the tick restarted with the flush');
-    h.tick(1);
-    assert.equal(h.context.flushDue, true);
-  });
-
-  test('an append that wrote nothing does not flush on the tick', async () => {
+  test('a due flush with nothing appended since the last one does not flush', async () => {
     const h = await streamingConnection();
     h.deliver(1);
     h.enqueueSilently(1);
-    h.tick(FLUSH_INTERVAL_MS);
-    await h.complete('append', OUTCOMES.appendedNothing);
+    await h.complete('append', OUTCOMES.appendedNothingFlushDue);
     assert.equal(h.trail.at(-1), 'streaming.appending');
     assert.equal(h.context.dirty, false);
+  });
+
+  test('a due flush after earlier unflushed appends flushes even if this batch appended nothing', async () => {
+    const h = await dirtyAndAppending(1);
+    await h.complete('append', OUTCOMES.appendedNothingFlushDue);
+    assert.equal(h.trail.at(-1), 'flushing');
+  });
+});
+
+describe('FlushClock: the tick without a timer', () => {
+  test('due FLUSH_INTERVAL_MS after it (re)started, not earlier', () => {
+    let now = 5000;
+    const clock = new FlushClock(() => now);
+    assert.equal(clock.due, false);
+    now += FLUSH_INTERVAL_MS - 1;
+    assert.equal(clock.due, false);
+    now += 1;
+    assert.equal(clock.due, true);
+    clock.restart();
+    assert.equal(clock.due, false, 'a flush restarts it');
+    now += FLUSH_INTERVAL_MS - 1;
+    assert.equal(clock.due, false);
+    now += 1;
+    assert.equal(clock.due, true);
+  });
+
+  test('no timer is left behind: a clock costs nothing while the connection idles', () => {
+    const before = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const clocks = Array.from({ length: 100 }, () => new FlushClock());
+    for (const c of clocks) c.restart();
+    assert.equal(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length, before);
   });
 });
 

@@ -116,7 +116,7 @@ describe('decodeProposerMessage validation', () => {
   });
 
   test('AppendRequest: header, LSN order, MAX_SEND_SIZE and payload length', () => {
-    assert.equal((decodeProposerMessage(appendBody(0x100n, 0x110n, 16)) as AppendRequest).wal.length, 16);
+    assert.equal(((decodeProposerMessage(appendBody(0x100n, 0x110n, 16)) as AppendRequest).wal as Buffer).length, 16);
     rejects(() => decodeProposerMessage(appendBody(0x100n, 0x100n, 0).subarray(0, 71)), 'AppendRequest.proposer_uuid', /not complete: 71 bytes, expected 72/);
     rejects(() => decodeProposerMessage(appendBody(0x100n, 0x100n, 0).subarray(0, 36)), 'AppendRequest.end_lsn', /not complete/);
     rejects(() => decodeProposerMessage(appendBody(0x110n, 0x100n, 0)), 'AppendRequest.begin_lsn', 'begin_lsn > end_lsn in AppendRequest');
@@ -127,7 +127,7 @@ describe('decodeProposerMessage validation', () => {
     );
     // A length far beyond 2^53 must be refused without any number conversion going wrong.
     rejects(() => decodeProposerMessage(appendBody(0n, 0xfffffffffffffff0n, 0)), 'AppendRequest.wal', 'AppendRequest is longer than MAX_SEND_SIZE (131072)');
-    assert.equal((decodeProposerMessage(appendBody(0n, 131072n, 131072)) as AppendRequest).wal.length, 131072);
+    assert.equal(((decodeProposerMessage(appendBody(0n, 131072n, 131072)) as AppendRequest).wal as Buffer).length, 131072);
     rejects(() => decodeProposerMessage(appendBody(0x100n, 0x118n, 20)), 'AppendRequest.wal', /incomplete: end_lsn - begin_lsn = 24 WAL bytes, frame holds 20/);
     rejects(() => decodeProposerMessage(appendBody(0x100n, 0x118n, 28)), 'AppendRequest.wal', /4 unexpected trailing bytes after the 24 WAL bytes/);
     rejects(() => decodeProposerMessage(appendBody(0x100n, 0x100n, 1)), 'AppendRequest.wal', /1 unexpected trailing bytes after the 0 WAL bytes/);

@@ -12,6 +12,7 @@ import {
   type AppendRequest,
   type AppendResponse,
   type ProposerGreeting,
+  walParts,
 } from '../../src/protocol/index.js';
 import { parseLsn } from '../../src/lsn.js';
 
@@ -90,6 +91,7 @@ describe('protocol.md §3.9 worked examples', () => {
     assert.equal(msg.kind, 'AppendRequest');
     assert.deepEqual(msg, APPEND);
     const wal = (msg as AppendRequest).wal;
+    assert.ok(Buffer.isBuffer(wal), 'a body in one buffer decodes to one view');
     assert.equal(wal.buffer, body.buffer);
     assert.equal(wal.byteOffset, body.byteOffset + 72);
     body[72] = 0x55; // a view sees writes to the frame; a copy would not
@@ -101,7 +103,7 @@ describe('protocol.md §3.9 worked examples', () => {
     assert.equal(encodeProposerMessage(APPEND).toString('hex'), expected.toString('hex'));
     const header = encodeAppendRequestHeader(APPEND);
     assert.equal(header.length, 72);
-    assert.equal(Buffer.concat([header, APPEND.wal]).toString('hex'), expected.toString('hex'));
+    assert.equal(Buffer.concat([header, ...walParts(APPEND.wal)]).toString('hex'), expected.toString('hex'));
   });
 
   test('AppendRequest header written into a caller-supplied buffer', () => {

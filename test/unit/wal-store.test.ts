@@ -9,6 +9,7 @@ import { WalDecoder } from '../../src/storage/wal-decoder.js';
 import { findEndOfWal } from '../../src/storage/wal-scan.js';
 import { parsePageHeader, isLongHeader, XLP_FIRST_IS_CONTRECORD, XLP_LONG_HEADER } from '../../src/storage/wal-format.js';
 import { formatLsn } from '../../src/lsn.js';
+import { writevAt } from '../../src/storage/segment-file.js';
 
 const SEG = 16 * 1024 * 1024;
 const SYSID = 7712208890765003361n;
@@ -291,7 +292,10 @@ describe('DiskWalStore', () => {
 
   test('a failed background batch write fails the next flush, keeps the flush position and refuses writes until truncate', async () => {
     const start = SEG1 + 40n;
-    const { store, counts } = await electedAt(start);
+    let failWrites = false;
+    const { store, counts } = await electedAt(start, {
+      writevAt: (fd, bufs, pos) => (failWrites ? Promise.reject(new Error('EIO (injected)')) : writevAt(fd, bufs, pos)),
+    });
     const gen = new WalGenerator({ startLsn: start, systemId: SYSID });
     const first = gen.generate(100_000);
     await store.write(first.beginLsn, first.bytes);
@@ -299,11 +303,8 @@ describe('DiskWalStore', () => {
     const durable = store.flushRecordLsn();
     assert.equal(durable, first.endLsn);
     const syncs = counts.flushes;
-    // The open segment's handle starts failing, as a full or broken disk would.
-    const fh = (store as unknown as { file: { fh: { writev: unknown } } }).file.fh;
-    fh.writev = async () => {
-      throw new Error('EIO (injected)');
-    };
+    // Writes to the open segment start failing, as a full or broken disk would.
+    failWrites = true;
     const big = gen.generate(BATCH_BYTES + 100_000);
     await store.write(big.beginLsn, big.bytes).catch(() => undefined); // may or may not see it yet
     await assert.rejects(store.flush(), /WAL write to 000000010000000000000001.* failed: EIO \(injected\)/);
@@ -313,7 +314,7 @@ describe('DiskWalStore', () => {
     const next = new WalGenerator({ startLsn: durable, systemId: SYSID }).generate(1000);
     await assert.rejects(store.write(next.beginLsn, next.bytes), /pending WAL truncation/);
     // The next ProposerElected truncates at the durable end; streaming resumes from there.
-    delete (fh as { writev?: unknown }).writev;
+    failWrites = false;
     await store.truncate(durable);
     const again = new WalGenerator({ startLsn: durable, systemId: SYSID }).generate(50_000);
     await store.write(again.beginLsn, again.bytes);

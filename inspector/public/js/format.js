@@ -53,7 +53,8 @@ export function eventLabel(event, guard) {
   if (typeof event !== 'string' || event === '' || event === 'always' || event === 'xstate.always') {
     return guard ? guard : 'always';
   }
-  if (event.startsWith('xstate.done.actor.')) return 'done';
+  if (event.startsWith('xstate.done.actor.') || event === 'BATCH_DONE') return 'done';
+  if (event === 'BATCH_FAILED') return 'failed';
   if (event.startsWith('xstate.error.actor.')) return 'error';
   if (event.startsWith('xstate.done.state.')) return 'done';
   if (event.startsWith('xstate.after.')) {

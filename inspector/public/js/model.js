@@ -58,7 +58,7 @@ export class Model {
     this.seenOrder = [];
     this.lastEntry = new Map(); // actor id -> its newest log entry (to fold cycles)
     this.newLog = []; // entries the view has not shown yet
-    this.counts = { messages: 0, transitions: 0, progress: 0, errors: 0, batches: 0 };
+    this.counts = { messages: 0, transitions: 0, progress: 0, errors: 0 };
     this.serverClockOffset = 0; // page clock minus server clock
     this.dirty = { structure: true, conns: new Set(), registries: true, header: true, chart: true, logReset: true };
   }
@@ -141,7 +141,7 @@ export class Model {
         this.setRoot(a.state);
       } else if (a.kind === 'registry') {
         this.onSpawned(a, false);
-      } else if (a.kind === 'reader' || a.kind === 'writer') {
+      } else if (a.kind === 'reader' || a.kind === 'writer' || a.kind === 'processor') {
         this.onSpawned(a, false);
       }
     }
@@ -255,7 +255,8 @@ export class Model {
         return null;
       }
       case 'reader':
-      case 'writer': {
+      case 'writer':
+      case 'processor': {
         const c = this.connOf(actor.parentId);
         if (c) {
           c.children.set(actor.kind, actor.status ?? 'active');
@@ -263,9 +264,6 @@ export class Model {
         }
         return null;
       }
-      case 'batch':
-        this.counts.batches++;
-        return null;
       case 'root':
         this.setRoot(actor.state);
         return null;
@@ -279,7 +277,7 @@ export class Model {
     const id = msg.id ?? final.id;
     if (typeof id !== 'string') return;
     const kind = final.kind;
-    if (kind === 'reader' || kind === 'writer') {
+    if (kind === 'reader' || kind === 'writer' || kind === 'processor') {
       const c = this.connOf(final.parentId);
       if (c) {
         c.children.set(kind, final.status ?? 'stopped');

@@ -215,7 +215,7 @@ export class View {
         <span class="conn-name"></span>
         <span class="badge"></span>
         <span class="peer"></span>
-        <span class="kids"><i class="kid" data-kind="reader" title="reader actor">reader</i><i class="kid" data-kind="writer" title="writer actor">writer</i></span>
+        <span class="kids"><i class="kid" data-kind="reader" title="reader actor">reader</i><i class="kid" data-kind="writer" title="writer actor">writer</i><i class="kid" data-kind="processor" title="processor actor: runs the batches">processor</i></span>
         <span class="summary"></span>
         <span class="age"></span>
       </header>

@@ -2,7 +2,7 @@
 // CopyData, so the AppendRequest path allocates only the result object, its
 // bigints, the uuid string and a view of the WAL (never a copy).
 
-import type { AppendRequest, ProposerElected, ProposerGreeting, ProposerMessage, VoteRequest } from '../messages.js';
+import { WalPieces, type AppendRequest, type ProposerElected, type ProposerGreeting, type ProposerMessage, type VoteRequest } from '../messages.js';
 import { ProtocolError } from '../errors.js';
 import { readHexId, tagChar } from '../values.js';
 import {
@@ -25,12 +25,18 @@ import { decodeTermHistory } from './term-history.js';
 
 const MAX_SEND_SIZE_BIG = BigInt(MAX_SEND_SIZE);
 
-/** Decodes one CopyData payload from the walproposer. Throws ProtocolError on anything malformed. */
-export function decodeProposerMessage(body: Buffer): ProposerMessage {
+/**
+ * Decodes one CopyData payload from the walproposer. Throws ProtocolError on anything malformed.
+ * A payload that arrived across socket reads may come as `body` (its start, holding at least any
+ * fixed header) plus `tail` (the rest, as the chunks' views): an AppendRequest then keeps them as
+ * WalPieces; any other message is joined first (they are small, so that is rare and cheap).
+ */
+export function decodeProposerMessage(body: Buffer, tail?: readonly Buffer[]): ProposerMessage {
   const tag = readTagByte(body, 'proposer-acceptor');
+  if (tail && tail.length > 0 && tag !== TAG_APPEND) return decodeProposerMessage(Buffer.concat([body, ...tail]));
   switch (tag) {
     case TAG_APPEND:
-      return decodeAppendRequest(body);
+      return decodeAppendRequest(body, tail);
     case TAG_GREETING:
       return decodeGreeting(body);
     case TAG_VOTE:
@@ -86,7 +92,7 @@ function decodeElected(body: Buffer): ProposerElected {
   return { kind: 'ProposerElected', term, startStreamingAt, termHistory: history, timelineStartLsn };
 }
 
-function decodeAppendRequest(body: Buffer): AppendRequest {
+function decodeAppendRequest(body: Buffer, tail: readonly Buffer[] | undefined): AppendRequest {
   checkTagUpperBytes(body, 'AppendRequest');
   requireLength(body, APPEND_REQUEST_HEADER_SIZE, 'AppendRequest', APPEND_REQUEST_FIELDS);
   const beginLsn = body.readBigUInt64LE(24);
@@ -99,7 +105,9 @@ function decodeAppendRequest(body: Buffer): AppendRequest {
     throw new ProtocolError('AppendRequest.wal', `AppendRequest is longer than MAX_SEND_SIZE (${MAX_SEND_SIZE})`);
   }
   const walLength = Number(declared);
-  const got = body.length - APPEND_REQUEST_HEADER_SIZE;
+  let tailBytes = 0;
+  if (tail) for (const t of tail) tailBytes += t.length;
+  const got = body.length - APPEND_REQUEST_HEADER_SIZE + tailBytes;
   if (got !== walLength) {
     // The payload size comes from the header, so both short and long frames are malformed.
     throw new ProtocolError(
@@ -118,6 +126,11 @@ function decodeAppendRequest(body: Buffer): AppendRequest {
     commitLsn: body.readBigUInt64LE(40),
     truncateLsn: body.readBigUInt64LE(48),
     proposerUuid: readHexId(body, 56),
-    wal: body.subarray(APPEND_REQUEST_HEADER_SIZE),
+    wal: tailBytes === 0 ? body.subarray(APPEND_REQUEST_HEADER_SIZE) : walPieces(body.subarray(APPEND_REQUEST_HEADER_SIZE), tail!, walLength),
   };
+}
+
+function walPieces(first: Buffer, tail: readonly Buffer[], byteLength: number): WalPieces {
+  const parts = first.length > 0 ? [first, ...tail] : [...tail];
+  return new WalPieces(parts, byteLength);
 }

@@ -2,7 +2,7 @@
 // tests). Produces exactly what the C walproposer sends, so our own decoder
 // accepts it; values that would not survive the trip are refused here.
 
-import type { AppendRequest, ProposerElected, ProposerGreeting, ProposerMessage, VoteRequest } from '../messages.js';
+import { walByteLength, walParts, type AppendRequest, type ProposerElected, type ProposerGreeting, type ProposerMessage, type VoteRequest } from '../messages.js';
 import { ProtocolError } from '../errors.js';
 import { checkU32, checkU64, writeHexId } from '../values.js';
 import {
@@ -23,9 +23,10 @@ import { encodeTermHistory } from './term-history.js';
 export function encodeProposerMessage(msg: ProposerMessage): Buffer {
   switch (msg.kind) {
     case 'AppendRequest': {
-      const buf = Buffer.allocUnsafe(APPEND_REQUEST_HEADER_SIZE + msg.wal.length);
+      const buf = Buffer.allocUnsafe(APPEND_REQUEST_HEADER_SIZE + walByteLength(msg.wal));
       encodeAppendRequestHeader(msg, buf);
-      msg.wal.copy(buf, APPEND_REQUEST_HEADER_SIZE);
+      let at = APPEND_REQUEST_HEADER_SIZE;
+      for (const part of walParts(msg.wal)) at += part.copy(buf, at);
       return buf;
     }
     case 'ProposerGreeting':
@@ -52,10 +53,11 @@ export function encodeAppendRequestHeader(msg: AppendRequest, target?: Buffer): 
   if (end - begin > BigInt(MAX_SEND_SIZE)) {
     throw new ProtocolError('AppendRequest.wal', `AppendRequest is longer than MAX_SEND_SIZE (${MAX_SEND_SIZE})`);
   }
-  if (BigInt(msg.wal.length) !== end - begin) {
+  const walLength = walByteLength(msg.wal);
+  if (BigInt(walLength) !== end - begin) {
     throw new ProtocolError(
       'AppendRequest.wal',
-      `AppendRequest carries ${msg.wal.length} WAL bytes but end_lsn - begin_lsn = ${end - begin}`,
+      `AppendRequest carries ${walLength} WAL bytes but end_lsn - begin_lsn = ${end - begin}`,
     );
   }
   if (target !== undefined && target.length < APPEND_REQUEST_HEADER_SIZE) {
