@@ -15,6 +15,7 @@ import { SessionTable } from './receive/session.js';
 import { walPushMachine } from './receive/wal-push.js';
 import { PgServer } from './server.js';
 import { Timelines } from './timeline/timelines.js';
+import type { TimelineEnv } from './timeline/timeline.js';
 
 export interface SafekeeperOptions {
   datadir: string;
@@ -28,6 +29,8 @@ export interface SafekeeperOptions {
   controlFileSaveIntervalMs?: number;
   /** Live inspector address (inspector/); off when absent. */
   inspector?: HostPort | null;
+  /** Test-only: how a timeline's WAL batches reach disk (tests make one timeline's disk slow). */
+  walWritevFor?: TimelineEnv['walWritevFor'];
 }
 
 export class Safekeeper {
@@ -54,6 +57,7 @@ export class Safekeeper {
       logger,
       metrics: this.metrics,
       controlFileSaveIntervalMs: opts.controlFileSaveIntervalMs ?? 300_000,
+      walWritevFor: opts.walWritevFor,
       spawnRegistry: (ttid) => {
         root.send({ type: 'TIMELINE.LOADED', ttid });
         const registry = root.system.get(registrySystemId(ttid)) as ActorRefFrom<RegistryMachine> | undefined;

@@ -12,6 +12,7 @@ import { ttidString, type Ttid } from '../ids.js';
 import { DiskControlStore } from '../storage/control-store.js';
 import { DiskWalStore } from '../storage/wal-store.js';
 import type { ServerInfo } from '../storage/interfaces.js';
+import type { WritevAt } from '../storage/segment-file.js';
 import { SerialExecutor } from './serial-executor.js';
 import { WalReceivers } from './wal-receivers.js';
 
@@ -23,6 +24,8 @@ export interface TimelineEnv {
   logger: Logger;
   metrics: SafekeeperMetrics | null;
   controlFileSaveIntervalMs: number;
+  /** Test-only seam: the writev a timeline's WAL store uses (default fs.writev). */
+  walWritevFor?: (ttid: Ttid) => WritevAt | undefined;
   /** Spawns the timeline's registry actor in the process's actor system. */
   spawnRegistry(ttid: string): ActorRefFrom<RegistryMachine>;
   stopRegistry(ttid: string): void;
@@ -76,6 +79,7 @@ export class Timeline {
       systemId: state.server.systemId,
       startLsn: state.commitLsn,
       noSync: env.noSync,
+      writevAt: env.walWritevFor?.(ttid),
       observer: {
         write(bytes, seconds) {
           m?.writeWalBytes.observe(bytes);
