@@ -179,14 +179,14 @@ export class SystemObserver {
       }
       parent = p;
     }
-    const kind = classify(parent ? parent.kind : null, ref.id, ref.src);
+    const kind = classify(parent ? parent.kind : null, ref.id);
     if (kind === null) {
       this.entries.set(ref, IGNORED);
       return IGNORED;
     }
     const rec: ObservedActor = {
       ref,
-      id: viewId(kind, parent ? parent.id : null, ref.id, ref.src, ref.sessionId),
+      id: viewId(kind, parent ? parent.id : null, ref.id),
       kind,
       parent,
       machine: kind === 'connection' || kind === 'registry' || kind === 'root',

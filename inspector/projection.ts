@@ -81,9 +81,9 @@ export function contextView(kind: ActorKind, context: unknown): ContextView | nu
 
 /**
  * What an actor is, from its place in the tree: `null` for actors the inspector does not show
- * (per-batch work while streaming, anything it does not know).
+ * (anything it does not know).
  */
-export function classify(parentKind: ActorKind | null, id: string, src: unknown): ActorKind | null {
+export function classify(parentKind: ActorKind | null, id: string): ActorKind | null {
   if (parentKind === null) return 'root';
   if (parentKind === 'root') {
     if (id.startsWith('conn-')) return 'connection';
@@ -97,8 +97,8 @@ export function classify(parentKind: ActorKind | null, id: string, src: unknown)
   return null;
 }
 
-/** The id viewers see: the path of xstate ids below the root, batches named by their source. */
-export function viewId(kind: ActorKind, parentViewId: string | null, id: string, src: unknown, sessionId: string): string {
+/** The id viewers see: the path of xstate ids below the root. */
+export function viewId(kind: ActorKind, parentViewId: string | null, id: string): string {
   if (kind === 'root') return 'safekeeper';
   if (kind === 'connection' || kind === 'registry') return id;
   return `${parentViewId}/${id}`;
