@@ -10,6 +10,13 @@
 //   ingest3  three safekeepers, quorum 2, fsync on (headline)       ÷ disk; server memory peak ÷ startup
 //   nosync   one safekeeper with --no-sync                          ÷ raw sink (CPU floor, see scenarios/cpu.ts)
 //   small    one safekeeper, fsync on, 200-byte records, 8 KiB AppendRequests → messages/s, ÷ ingest1
+//   walproposer  shaped like the walproposer's traffic (walproposer-shaped.ts): pgbench-like WAL at
+//            1 and 3 safekeepers ÷ disk, server CPU per MiB ÷ raw sink, paced commit latency
+//            beside a write+fdatasync loop and a loopback echo
+//
+// Flags (after `npm run bench --`):
+//   --json FILE  also write the walproposer-shaped figures under their stable names to FILE
+//   --quick      only the walproposer-shaped scenarios, 16 MiB, one round, 2000 commits (< 1 min)
 
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -21,8 +28,31 @@ import { makeWal, type BenchWal } from './lib/wal.js';
 import { decodeOnly, rawSink, type RateResult } from './scenarios/cpu.js';
 import { diskWrite, type DiskResult } from './scenarios/disk.js';
 import { runIngest, type IngestResult } from './scenarios/ingest.js';
+import { runWalproposerShaped, type ShapedFigures } from './walproposer-shaped.js';
 
-const SCENARIOS = ['disk', 'ingest1', 'ingest3', 'nosync', 'small'] as const;
+const SCENARIOS = ['disk', 'ingest1', 'ingest3', 'nosync', 'small', 'walproposer'] as const;
+const LEGACY: readonly ScenarioName[] = ['disk', 'ingest1', 'ingest3', 'nosync', 'small'];
+/** Paced commits per latency run: enough for a p99 of 20 samples. */
+const COMMITS = 2000;
+
+interface BenchArgs {
+  json: string | null;
+  quick: boolean;
+}
+
+function parseArgs(argv: string[]): BenchArgs {
+  const args: BenchArgs = { json: null, quick: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--quick') args.quick = true;
+    else if (a === '--json') {
+      const file = argv[++i];
+      if (!file) throw new BenchConfigError('--json needs a file name');
+      args.json = file;
+    } else throw new BenchConfigError(`unknown argument '${a}' (known: --json FILE, --quick)`);
+  }
+  return args;
+}
 type ScenarioName = (typeof SCENARIOS)[number];
 
 interface SummaryRow {
@@ -52,7 +82,13 @@ function runsText(xs: number[], fmt: (x: number) => string): string {
 const rateNum = (x: number) => x.toFixed(1);
 
 async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2));
   const cfg = readConfig();
+  if (args.quick) {
+    cfg.only = new Set(['walproposer']);
+    cfg.mb = Math.min(cfg.mb, 16);
+    cfg.repeat = 1;
+  }
   if (cfg.only) {
     for (const name of cfg.only) {
       if (!(SCENARIOS as readonly string[]).includes(name)) throw new BenchConfigError(`BENCH_ONLY: unknown scenario '${name}' (known: ${SCENARIOS.join(', ')})`);
@@ -75,9 +111,10 @@ async function main(): Promise<number> {
 
   // Generation is not measured: all WAL exists before any clock starts.
   const g0 = performance.now();
-  const wal: BenchWal = makeWal(bytes);
+  const legacy = LEGACY.some(wanted);
+  const wal: BenchWal = legacy ? makeWal(bytes) : { warmup: { beginLsn: 0n, endLsn: 0n, bytes: Buffer.alloc(0) }, main: { beginLsn: 0n, endLsn: 0n, bytes: Buffer.alloc(0) }, records: 0 };
   const small: BenchWal | null = wanted('small') ? makeWal(Math.round(cfg.smallMb * MiB), cfg.smallRecord) : null;
-  console.log(
+  if (legacy) console.log(
     `generated ${fmtBytes(wal.main.bytes.length)} of WAL (${wal.records} records, mixed sizes)` +
       (small ? ` and ${fmtBytes(small.main.bytes.length)} of ${cfg.smallRecord}-byte records (${small.records})` : '') +
       ` in ${fmtSeconds((performance.now() - g0) / 1000)} (not timed)\n`,
@@ -115,9 +152,20 @@ async function main(): Promise<number> {
     await measure('nosync', runs.sink, () => rawSink(wal.warmup, wal.main, chunk));
     await measure('nosync', runs.nosync, () => runIngest({ servers: 1, noSync: true, wal }));
     await measure('small', runs.small, () => runIngest({ servers: 1, noSync: false, wal: small!, maxSendSize: cfg.smallSend }));
-    console.log(`round ${round}/${cfg.repeat} done in ${fmtSeconds((performance.now() - r0) / 1000)}`);
+    if (legacy) console.log(`round ${round}/${cfg.repeat} done in ${fmtSeconds((performance.now() - r0) / 1000)}`);
   }
   console.log('');
+  let shaped: ShapedFigures | null = null;
+  if (wanted('walproposer')) {
+    try {
+      shaped = await runWalproposerShaped({ mb: cfg.mb, rounds: cfg.repeat, commits: COMMITS, syncEveryBytes: cfg.syncMb * MiB });
+      console.log('');
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      failed.set('walproposer', msg);
+      console.log(`[walproposer] FAILED: ${msg}`);
+    }
+  }
 
   const results: Record<string, unknown> = {};
   const summary: SummaryRow[] = [];
@@ -269,7 +317,7 @@ async function main(): Promise<number> {
   const seconds = (performance.now() - t0) / 1000;
   const fmtValue = (v: number, unit: string) => (unit === 'msgs/s' ? `${Math.round(v)} ${unit}` : `${v.toFixed(1)} ${unit}`);
   console.log(`summary (medians of ${cfg.repeat} round(s); whole bench ${fmtSeconds(seconds)})`);
-  console.log(
+  if (summary.length > 0) console.log(
     table(
       ['scenario', 'result', 'baseline', 'ratio'],
       summary.map((s) => [
@@ -293,11 +341,17 @@ async function main(): Promise<number> {
     command: reproduceCommand(),
     config: { ...cfg, only: cfg.only ? [...cfg.only] : null },
     summary,
+    walproposerShaped: shaped,
     scenarios: results,
     failures: Object.fromEntries(failed),
   };
   writeFileSync(out, JSON.stringify(json, null, 2) + '\n');
   console.log(`\nresults written to ${out}`);
+  if (args.json) {
+    const stable = { ...(shaped ?? {}), meta: { startedAt: json.startedAt, node: json.node, cpus: json.cpus, quick: args.quick, rounds: cfg.repeat, mib: cfg.mb, commits: COMMITS } };
+    writeFileSync(args.json, JSON.stringify(stable, null, 2) + '\n');
+    console.log(`walproposer-shaped figures (stable names) written to ${args.json}`);
+  }
   if (failed.size > 0) {
     console.log(`\n${failed.size} scenario(s) failed:\n  ${[...failed].map(([n, m]) => `${n}: ${m}`).join('\n  ')}`);
     return 1;

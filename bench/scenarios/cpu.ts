@@ -20,11 +20,14 @@ import { WalDecoder } from '../../src/storage/wal-decoder.js';
 import type { WalChunk } from '../../src/client/index.js';
 import { formatLsn, type Lsn } from '../../src/lsn.js';
 import { mbps } from '../lib/format.js';
+import { readCpuSeconds } from '../lib/proc-cpu.js';
 
 export interface RateResult {
   bytes: number;
   seconds: number;
   mbps: number;
+  /** The receiving process's user + system CPU seconds in the timed part (raw sink only; null without /proc). */
+  cpuSeconds?: number | null;
 }
 
 /** WalDecoder over `wal` in `chunkBytes` feeds, in this process. */
@@ -81,13 +84,16 @@ export async function rawSink(warmup: WalChunk, wal: WalChunk, chunkBytes: numbe
     };
     await send(warmup.bytes);
     expectOk(await lines(), warmup.endLsn);
+    const cpu0 = readCpuSeconds(child.pid!);
     const t0 = performance.now();
     await send(wal.bytes);
     const answer = await lines();
     const seconds = (performance.now() - t0) / 1000;
+    const cpu1 = readCpuSeconds(child.pid!);
     sock.destroy();
     expectOk(answer, wal.endLsn);
-    return { bytes: wal.bytes.length, seconds, mbps: mbps(wal.bytes.length, seconds) };
+    const cpuSeconds = cpu0 === null || cpu1 === null ? null : cpu1 - cpu0;
+    return { bytes: wal.bytes.length, seconds, mbps: mbps(wal.bytes.length, seconds), cpuSeconds };
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
     await exited;

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { MemoryWalLog, Proposer, timelineStatus } from '../../src/client/index.js';
 import { formatLsn, parseLsn, type Lsn } from '../../src/lsn.js';
 import { mbps } from '../lib/format.js';
+import { readCpuSeconds } from '../lib/proc-cpu.js';
 import { readMem, sampleRss } from '../lib/proc-mem.js';
 import { startServer, type BenchServer } from '../lib/server.js';
 import { START_LSN, type BenchWal } from '../lib/wal.js';
@@ -32,6 +33,8 @@ export interface ServerReport {
   /** From TIMELINE_STATUS after the run. */
   statusFlushLsn: string;
   statusCommitLsn: string;
+  /** Server user + system CPU seconds (all threads) during the timed part; null without /proc. */
+  cpuSeconds: number | null;
   rssStartup: number | null;
   /** max(VmHWM at the end, highest VmRSS sample). */
   rssPeak: number | null;
@@ -78,6 +81,7 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
     const fsyncsBefore = await Promise.all(servers.map((s) => s.metric('safekeeper_flush_wal_seconds_count')));
     const writesBefore = await Promise.all(servers.map((s) => s.metric('safekeeper_write_wal_bytes_count')));
     const samplers = servers.map((s) => sampleRss(s.pid));
+    const cpuBefore = servers.map((s) => readCpuSeconds(s.pid));
 
     const bytes = opts.wal.main.bytes.length;
     const t0 = performance.now();
@@ -89,6 +93,7 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
       p.waitForFlush(end, 'all', timeoutMs).then(() => (allFlushedSeconds = (performance.now() - t0) / 1000)),
     ]);
 
+    const cpuAfter = servers.map((s) => readCpuSeconds(s.pid));
     const peaks = samplers.map((s) => s.stop());
     const hwms = servers.map((s) => readMem(s.pid)?.hwm ?? null);
     const fsyncsAfter = await Promise.all(servers.map((s) => s.metric('safekeeper_flush_wal_seconds_count')));
@@ -108,6 +113,7 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
         fsyncs: fsyncsAfter[i]! - fsyncsBefore[i]!,
         walWrites: writesAfter[i]! - writesBefore[i]!,
         ...confirmed[i]!,
+        cpuSeconds: cpuBefore[i] == null || cpuAfter[i] == null ? null : cpuAfter[i]! - cpuBefore[i]!,
         rssStartup: rssStartup[i]!,
         rssPeak: maxOrNull(peaks[i]!, hwms[i]!),
       })),
