@@ -1,11 +1,12 @@
 // A timeline's WAL in 16 MiB segment files, following Neon's wal_storage.rs
 // (storage.md §3, acceptor.md §0 positions and pending truncation).
 //
-// Writes are batched: bytes of the open segment stay in memory (the caller's Buffers,
-// not copied — callers must not reuse them) and reach the file in one positioned writev
-// on flush(), when the segment completes, when the batch passes BATCH_BYTES, and before
-// truncation / first-segment initialisation / close. Nothing is acknowledged before
-// flush() anyway, so holding unflushed bytes in memory loses nothing a crash would keep.
+// Writes are batched: bytes of the open segment are copied into a reused BATCH_BYTES
+// buffer (write-buffers.ts; the caller may reuse its buffers once write() resolves) and
+// reach the file in one positioned write on flush(), when the segment completes, when the
+// batch buffer is full, and before truncation / first-segment initialisation / close.
+// Nothing is acknowledged before flush() anyway, so holding unflushed bytes in memory
+// loses nothing a crash would keep.
 //
 // A batch written because it passed BATCH_BYTES is written in the background: a page-cache
 // write of 4 MiB takes 5-30 ms here, and waiting for it would stall decoding the next
@@ -32,9 +33,13 @@ import {
   xlogPageMagic,
 } from './wal-format.js';
 import { openOrCreateSegment, removeSegments, segmentPaths, writeFullyAt, writevAt, type WritevAt } from './segment-file.js';
+import { WriteBufferPool } from './write-buffers.js';
 
-/** Pending bytes above this are written out without waiting for a flush. */
+/** A batch buffer's size: a full one is written out without waiting for a flush. */
 export const BATCH_BYTES = 4 * 1024 * 1024;
+
+/** Batch buffers shared by every timeline of the process: memory follows concurrent writes. */
+const batchBuffers = new WriteBufferPool(BATCH_BYTES);
 /** Batches being written while the next one fills; beyond this write() waits for the oldest. */
 export const MAX_BACKGROUND_WRITES = 2;
 
@@ -96,7 +101,8 @@ export class DiskWalStore implements WalStore {
   private decoder: WalDecoder;
 
   private file: OpenFile | null = null;
-  private batch: Buffer[] = [];
+  /** The batch being filled (from batchBuffers), null until the first byte of the next batch. */
+  private batch: Buffer | null = null;
   private batchBytes = 0;
   /** File offset where the batch starts. */
   private batchOffset = 0;
@@ -242,19 +248,38 @@ export class DiskWalStore implements WalStore {
       // Checked here so the common case (segment open, bytes contiguous) costs no await.
       const f = this.file;
       if (f === null || f.segno !== segno || this.batchOffset + this.batchBytes !== off) await this.openForAppend(segno, off);
-      this.batch.push(piece);
-      this.batchBytes += n;
-      this._writeLsn += BigInt(n);
       this.decoder.feed(piece);
+      await this.addToBatch(piece);
+      this._writeLsn += BigInt(n);
       if (off + n === this.walSegSize) {
         await this.completeSegment(segno);
         this._flushLsn = this._writeLsn;
         this.takeDecodedRecords();
-      } else if (this.batchBytes >= BATCH_BYTES) {
+      }
+    }
+  }
+
+  /** Copies `piece` into the batch; a full batch buffer is written in the background. */
+  private async addToBatch(piece: Buffer): Promise<void> {
+    let src = piece;
+    while (src.length > 0) {
+      this.batch ??= batchBuffers.acquire();
+      const k = Math.min(src.length, this.batch.length - this.batchBytes);
+      src.copy(this.batch, this.batchBytes, 0, k);
+      this.batchBytes += k;
+      src = src.subarray(k);
+      if (this.batchBytes === this.batch.length) {
         this.startBatchWrite();
         if (this.writing.length > MAX_BACKGROUND_WRITES) await this.waitForWrites(this.writing.length - MAX_BACKGROUND_WRITES);
       }
     }
+  }
+
+  /** Forgets the unwritten batch (its bytes are void) and returns its buffer. */
+  private dropBatch(): void {
+    if (this.batch) batchBuffers.release(this.batch);
+    this.batch = null;
+    this.batchBytes = 0;
   }
 
   /** Neon's order: a record end already below the raw flush position counts as flushed. */
@@ -287,13 +312,16 @@ export class DiskWalStore implements WalStore {
 
   /** Starts writing the batch at its file offset; the bytes are then the write's, not the batch's. */
   private startBatchWrite(): void {
-    if (this.batchBytes === 0 || !this.file) return;
-    const written = writeFullyAt(this.file.fh, this.batch, this.batchOffset, this.writev).catch((e: unknown) => {
-      this.writeFailure ??= e instanceof Error ? e : new Error(String(e));
-    });
+    const buf = this.batch;
+    if (this.batchBytes === 0 || !this.file || !buf) return;
+    const written = writeFullyAt(this.file.fh, [buf.subarray(0, this.batchBytes)], this.batchOffset, this.writev)
+      .catch((e: unknown) => {
+        this.writeFailure ??= e instanceof Error ? e : new Error(String(e));
+      })
+      .finally(() => batchBuffers.release(buf));
     this.writing.push(written);
     this.batchOffset += this.batchBytes;
-    this.batch = [];
+    this.batch = null;
     this.batchBytes = 0;
   }
 
@@ -314,8 +342,7 @@ export class DiskWalStore implements WalStore {
     this.pending = true;
     this._writeLsn = this._flushLsn;
     this._writeRecordLsn = this._flushRecordLsn;
-    this.batch = [];
-    this.batchBytes = 0;
+    this.dropBatch();
     throw new Error(`WAL write to ${this.file ? segmentFileName(this.file.segno, this.walSegSize) : 'segment'} failed: ${err.message}`, {
       cause: err,
     });
@@ -360,8 +387,7 @@ export class DiskWalStore implements WalStore {
       else await this.writeBatch();
     } finally {
       this.file = null;
-      this.batch = [];
-      this.batchBytes = 0;
+      this.dropBatch();
       // Never close under a write still in flight (only left over when another one failed).
       await Promise.all(this.writing.splice(0));
       await file.fh.close();
