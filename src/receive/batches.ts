@@ -80,15 +80,18 @@ export async function greet(session: WalPushSession, timelines: Timelines): Prom
   // Neon times START_WAL_PUSH acquiring its timeline under this name.
   session.metrics?.miscOperationSeconds.observe({ operation: 'wal_residence_guard' }, (performance.now() - acquiring) / 1000);
   const timeline = tl;
-  return timeline.run(async (a) => {
+  const mark = session.inbox.lastTakenMark;
+  const result = await timeline.run(async (a) => {
     const reply = await a.handleGreeting(msg, session.ttid);
     return { ...emptyResult(), replies: [reply], taken: 1, queued: session.inbox.length, progress: progressOf(a) };
   });
+  session.release(mark);
+  return result;
 }
 
 /** Voting: one message at a time until a ProposerElected is processed or an AppendRequest is next. */
-export function vote(session: WalPushSession): Promise<BatchResult> {
-  return timelineOf(session).run(async (a) => {
+export async function vote(session: WalPushSession): Promise<BatchResult> {
+  const result = await timelineOf(session).run(async (a) => {
     const result = emptyResult();
     for (let msg = session.inbox.peek(); msg; msg = session.inbox.peek()) {
       if (msg.kind === 'AppendRequest') {
@@ -110,15 +113,19 @@ export function vote(session: WalPushSession): Promise<BatchResult> {
     result.queued = session.inbox.length;
     return result;
   });
+  session.release(session.inbox.lastTakenMark);
+  return result;
 }
 
 /** Streaming: everything queued, as one batch; no flush (the flushing state does that). */
 export async function append(session: WalPushSession): Promise<BatchResult> {
   const msgs = session.inbox.drain();
+  const mark = session.inbox.lastTakenMark;
   dequeued(session, msgs);
   const result = emptyResult();
   if (msgs.length === 0) return result;
-  return timelineOf(session).run(async (a) => {
+  // The WAL store has copied every AppendRequest's bytes once the batch is done: free them then.
+  await timelineOf(session).run(async (a) => {
     for (const msg of msgs) {
       result.taken++;
       if (msg.kind === 'AppendRequest') result.appended = true;
@@ -128,8 +135,9 @@ export async function append(session: WalPushSession): Promise<BatchResult> {
     }
     result.progress = progressOf(a);
     result.queued = session.inbox.length;
-    return result;
   });
+  session.release(mark);
+  return result;
 }
 
 /** FlushWAL: fdatasync what was appended, then the AppendResponse (always one). */

@@ -10,7 +10,10 @@ export const MSG_QUEUE_SIZE = 256;
 
 export class Inbox {
   private items: ProposerMessage[] = [];
+  /** Per item: the stream position after its frame (what a batch releases, see ReceiveRing). */
+  private marks: number[] = [];
   private head = 0;
+  private _lastTakenMark = 0;
   private drainListener: (() => void) | null = null;
 
   constructor(readonly capacity = MSG_QUEUE_SIZE) {}
@@ -23,8 +26,14 @@ export class Inbox {
     return this.length >= this.capacity;
   }
 
-  push(msg: ProposerMessage): void {
+  push(msg: ProposerMessage, mark = 0): void {
     this.items.push(msg);
+    this.marks.push(mark);
+  }
+
+  /** The mark of the last message shift()ed or drain()ed: everything up to it has been taken. */
+  get lastTakenMark(): number {
+    return this._lastTakenMark;
   }
 
   peek(): ProposerMessage | undefined {
@@ -34,9 +43,11 @@ export class Inbox {
   shift(): ProposerMessage | undefined {
     if (this.head >= this.items.length) return undefined;
     const msg = this.items[this.head];
+    this._lastTakenMark = this.marks[this.head]!;
     this.items[this.head++] = undefined as unknown as ProposerMessage; // let the WAL buffer go
     if (this.head === this.items.length) {
       this.items = [];
+      this.marks = [];
       this.head = 0;
     }
     this.notifyIfRoom();
@@ -46,7 +57,9 @@ export class Inbox {
   /** Takes everything queued now, in order. */
   drain(): ProposerMessage[] {
     const out = this.items.slice(this.head);
+    if (out.length > 0) this._lastTakenMark = this.marks[this.marks.length - 1]!;
     this.items = [];
+    this.marks = [];
     this.head = 0;
     this.notifyIfRoom();
     return out;

@@ -12,7 +12,9 @@ import { fromCallback } from 'xstate';
 import type { ConnectionEvent, ConnectionInput, ReaderEvent } from '../../machines/connection.js';
 import { decodeProposerMessage, walByteLength } from '../protocol/index.js';
 import { WireError } from '../wire/index.js';
+import { ReceiveRing } from './receive-ring.js';
 import type { SessionTable } from './session.js';
+import { readIntoBuffer } from './socket-reads.js';
 
 /**
  * CopyData bodies over SPLIT_MIN_BYTES that span socket reads are not joined (the WAL stays in
@@ -21,6 +23,14 @@ import type { SessionTable } from './session.js';
  */
 const SPLIT_HEAD_BYTES = 256;
 const SPLIT_MIN_BYTES = 4096;
+
+/** The fixed buffer every socket read lands in, before it is copied into the ring. */
+export const READ_BUFFER_BYTES = 256 * 1024;
+/**
+ * Per connection: room for many 128 KiB AppendRequests between batches. When the ring is this
+ * full the socket pauses until a batch has processed (and so released) what it holds.
+ */
+export const RECEIVE_RING_BYTES = 8 * 1024 * 1024;
 
 /** Approximate in-memory size of a queued message (safekeeper_wal_receiver_queue_size_total). */
 export const QUEUED_MESSAGE_OVERHEAD = 128;
@@ -62,7 +72,7 @@ export function readerActor(sessions: SessionTable) {
           if (!frame) break;
           if (frame.tag === 'd') {
             const msg = decodeProposerMessage(frame.body, frame.tail ?? undefined);
-            inbox.push(msg);
+            inbox.push(msg, frames.consumed);
             queued++;
             bytes += QUEUED_MESSAGE_OVERHEAD + (msg.kind === 'AppendRequest' ? walByteLength(msg.wal) : 0);
           } else if (frame.tag === 'c' || frame.tag === 'X') {
@@ -87,7 +97,7 @@ export function readerActor(sessions: SessionTable) {
         if (wasEmpty) send({ type: 'MESSAGES' });
       }
       if (done) return;
-      if (inbox.full || repliesBacklogged()) socket.pause();
+      if (inbox.full || repliesBacklogged() || ringLow()) socket.pause();
       else if (peerEnded) endOfStream();
       else if (socket.isPaused()) socket.resume();
     };
@@ -103,6 +113,15 @@ export function readerActor(sessions: SessionTable) {
     const onData = (chunk: Buffer) => {
       frames.push(chunk);
       pump();
+    };
+    // Reads into one reused buffer, copied into the session's ring; 'data' events only when this
+    // Node cannot (see socket-reads.ts).
+    const ring = new ReceiveRing(RECEIVE_RING_BYTES, frames.consumed + frames.buffered);
+    const ringLow = () => session.ring !== null && session.ring.free < READ_BUFFER_BYTES;
+    const onBytes = (bytes: Buffer): boolean => {
+      for (const view of ring.store(bytes)) frames.push(view);
+      pump();
+      return !socket.isPaused();
     };
     let peerEnded = false;
     const onEnd = () => {
@@ -122,13 +141,15 @@ export function readerActor(sessions: SessionTable) {
       }
     });
     inbox.onRoom(() => pump());
+    ring.onRoom(() => pump());
+    if (readIntoBuffer(socket, Buffer.allocUnsafeSlow(READ_BUFFER_BYTES), onBytes)) session.ring = ring;
+    else socket.on('data', onData);
     const onDrain = () => pump();
     const sampleDepth = () => session.metrics?.queueDepth.observe(inbox.length);
     sampleDepth();
     const sampler = setInterval(sampleDepth, QUEUE_DEPTH_SAMPLE_MS);
     sampler.unref();
     socket.on('drain', onDrain);
-    socket.on('data', onData);
     socket.on('end', onEnd);
     socket.on('close', onEnd);
     socket.on('error', onError);
@@ -140,6 +161,7 @@ export function readerActor(sessions: SessionTable) {
     return () => {
       done = true;
       inbox.onRoom(null);
+      ring.onRoom(null);
       clearInterval(sampler);
       socket.off('drain', onDrain);
       socket.off('data', onData);

@@ -11,6 +11,7 @@ import type { SafekeeperMetrics } from '../metrics.js';
 import type { Timeline } from '../timeline/timeline.js';
 import { BackendSerializer, SqlState, type FrameReader } from '../wire/index.js';
 import { Inbox } from './inbox.js';
+import type { ReceiveRing } from './receive-ring.js';
 
 export interface SessionInit {
   connId: number;
@@ -37,6 +38,8 @@ export class WalPushSession {
   readonly metrics: SafekeeperMetrics | null;
   logger: Logger;
   timeline: Timeline | null = null;
+  /** Where socket reads land once the reader switched to a reused buffer; null until then (or if it could not). */
+  ring: ReceiveRing | null = null;
   /** Resolves once end() ran. */
   readonly closed: Promise<void>;
   private resolveClosed!: () => void;
@@ -63,6 +66,11 @@ export class WalPushSession {
 
   get isEnded(): boolean {
     return this.ended;
+  }
+
+  /** A batch is done with every queued message up to stream position `mark` (see ReceiveRing). */
+  release(mark: number): void {
+    this.ring?.release(mark);
   }
 
   /** Moves socket byte counts into safekeeper_pg_io_bytes_total (at scrape time and at the end). */

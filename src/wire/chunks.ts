@@ -9,6 +9,7 @@ export class ChunkQueue {
   /** Read offset inside chunks[head]. */
   private offset = 0;
   private total = 0;
+  private consumedTotal = 0;
 
   get available(): number {
     return this.total;
@@ -95,8 +96,14 @@ export class ChunkQueue {
     }
   }
 
+  /** Bytes taken or skipped since the queue was created: the read point's stream position. */
+  get consumed(): number {
+    return this.consumedTotal;
+  }
+
   /** Moves the read point within/past the head chunk (n <= bytes left in it). */
   private advance(n: number): void {
+    this.consumedTotal += n;
     this.total -= n;
     this.offset += n;
     if (this.offset === this.chunks[this.head]!.length) {

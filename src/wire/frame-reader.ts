@@ -43,6 +43,11 @@ export class FrameReader {
     return this.queue.available;
   }
 
+  /** Stream position after the last frame returned (bytes framed so far). */
+  get consumed(): number {
+    return this.queue.consumed;
+  }
+
   /** Adds a socket chunk. The chunk must not be modified afterwards: frame bodies may alias it. */
   push(chunk: Buffer): void {
     this.queue.push(chunk);

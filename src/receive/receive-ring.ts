@@ -1,0 +1,88 @@
+// Reused memory for one connection's incoming bytes. The socket reads into one
+// fixed buffer (socket-reads.ts) and each read is copied into this ring, whose
+// views the framer and the queued messages hold. Memory is reused because on
+// the machines we run on a fresh page costs microseconds to touch (the kernel
+// faults it in, and its first use faults again): Node's default of a new 64 KiB
+// buffer per read made that the largest cost of receiving WAL.
+//
+// Bytes are live from store() until release(): the reader marks each queued
+// message with the stream position after it, and a batch releases up to the
+// last message it processed. The WAL store copies what it keeps
+// (write-buffers.ts), so nothing refers to the ring after that.
+
+/** One store() of stream bytes [streamEnd - n, streamEnd) that went into the ring up to ringEnd. */
+interface Segment {
+  streamEnd: number;
+  ringEnd: number;
+}
+
+export class ReceiveRing {
+  private readonly mem: Buffer;
+  /** Bytes ever stored in the ring / released from it (monotonic; ring offset = total % capacity). */
+  private storedTotal = 0;
+  private releasedTotal = 0;
+  /** Bytes of the stream seen so far, ring or not (the framer's positions). */
+  private streamTotal: number;
+  private readonly segments: Segment[] = [];
+  private segHead = 0;
+  private roomListener: (() => void) | null = null;
+
+  /** @param streamStart stream bytes already framed or buffered outside the ring */
+  constructor(
+    readonly capacity: number,
+    streamStart = 0,
+  ) {
+    this.mem = Buffer.allocUnsafeSlow(capacity);
+    this.streamTotal = streamStart;
+  }
+
+  /** Bytes that can be stored without overwriting live ones. */
+  get free(): number {
+    return this.capacity - (this.storedTotal - this.releasedTotal);
+  }
+
+  /**
+   * Takes the next stream bytes: copied into the ring (one view, or two when it wraps), or,
+   * when the ring has no room for them, into a fresh buffer (correct, only slower).
+   */
+  store(bytes: Uint8Array): Buffer[] {
+    const n = bytes.length;
+    this.streamTotal += n;
+    if (n === 0) return [];
+    if (n > this.free) return [Buffer.from(bytes)];
+    const at = this.storedTotal % this.capacity;
+    const first = Math.min(n, this.capacity - at);
+    this.mem.set(first === n ? bytes : bytes.subarray(0, first), at);
+    const views = [this.mem.subarray(at, at + first)];
+    if (first < n) {
+      this.mem.set(bytes.subarray(first), 0);
+      views.push(this.mem.subarray(0, n - first));
+    }
+    this.storedTotal += n;
+    this.segments.push({ streamEnd: this.streamTotal, ringEnd: this.storedTotal });
+    return views;
+  }
+
+  /**
+   * Nothing before stream position `mark` is referenced any more. Ring memory is freed only
+   * up to the end of the last store() that lies wholly before the mark (a store the mark cuts
+   * stays live), so a mark is always safe to give.
+   */
+  release(mark: number): void {
+    let freed = false;
+    while (this.segHead < this.segments.length && this.segments[this.segHead]!.streamEnd <= mark) {
+      this.releasedTotal = this.segments[this.segHead++]!.ringEnd;
+      freed = true;
+    }
+    if (this.segHead > 1024 && this.segHead * 2 > this.segments.length) {
+      this.segments.splice(0, this.segHead);
+      this.segHead = 0;
+    }
+    if (freed) this.roomListener?.();
+  }
+
+  /** Called whenever release() freed memory. */
+  onRoom(listener: (() => void) | null): void {
+    this.roomListener = listener;
+  }
+}

@@ -1,0 +1,39 @@
+// Reading an accepted socket into one reused buffer. Node offers this as the
+// documented `onread` option of `new net.Socket()`, but not for sockets a
+// net.Server accepts, which are the ones we have. So this sets the same two
+// fields that option sets and asks the handle to use the buffer, exactly as
+// Node's own socket setup does for `onread` (lib/net.js initSocketHandle).
+// Those fields are Node internals: they are looked up by name, and if any is
+// missing (another Node version) this returns false and the caller keeps
+// reading through 'data' events, which is correct, only slower.
+
+import type { Socket } from 'node:net';
+
+interface UserBufferHandle {
+  useUserBuffer(buf: Uint8Array): void;
+}
+
+function internalSymbol(socket: Socket, description: string): symbol | undefined {
+  return Object.getOwnPropertySymbols(socket).find((s) => s.description === description);
+}
+
+/**
+ * From now on every read of `socket` lands in `buffer` and is handed to `onRead(bytes)`, a view
+ * of `buffer` valid only during the call; returning false pauses the socket (resume() restarts).
+ * No 'data' events follow. Bytes the socket had already read are passed to `onRead` first.
+ * Call it while the socket is paused. Returns false (nothing changed) when this Node does not
+ * support it.
+ */
+export function readIntoBuffer(socket: Socket, buffer: Buffer, onRead: (bytes: Buffer) => boolean): boolean {
+  const kBuffer = internalSymbol(socket, 'kBuffer');
+  const kBufferCb = internalSymbol(socket, 'kBufferCb');
+  const handle = (socket as unknown as { _handle?: Partial<UserBufferHandle> | null })._handle;
+  if (!kBuffer || !kBufferCb || !handle || typeof handle.useUserBuffer !== 'function') return false;
+  // Whatever the stream buffered while paused comes first.
+  for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) onRead(chunk);
+  const target = socket as unknown as Record<symbol, unknown>;
+  target[kBuffer] = buffer;
+  target[kBufferCb] = (n: number, buf: Buffer) => onRead(buf.subarray(0, n));
+  handle.useUserBuffer(buffer);
+  return true;
+}
