@@ -14,7 +14,7 @@ import { decodeProposerMessage, walByteLength } from '../protocol/index.js';
 import { WireError } from '../wire/index.js';
 import { ReceiveRing } from './receive-ring.js';
 import type { SessionTable } from './session.js';
-import { readIntoBuffer } from './socket-reads.js';
+import { readIntoBuffers } from './socket-reads.js';
 
 /**
  * CopyData bodies over SPLIT_MIN_BYTES that span socket reads are not joined (the WAL stays in
@@ -24,8 +24,10 @@ import { readIntoBuffer } from './socket-reads.js';
 const SPLIT_HEAD_BYTES = 256;
 const SPLIT_MIN_BYTES = 4096;
 
-/** The fixed buffer every socket read lands in, before it is copied into the ring. */
+/** The most one socket read takes; the ring pauses reading when it has less room than this. */
 export const READ_BUFFER_BYTES = 256 * 1024;
+/** A read gets at least this much contiguous ring space, or the spare buffer. */
+const MIN_READ_BYTES = 64 * 1024;
 /**
  * Per connection: room for many 128 KiB AppendRequests between batches. When the ring is this
  * full the socket pauses until a batch has processed (and so released) what it holds.
@@ -114,12 +116,16 @@ export function readerActor(sessions: SessionTable) {
       frames.push(chunk);
       pump();
     };
-    // Reads into one reused buffer, copied into the session's ring; 'data' events only when this
-    // Node cannot (see socket-reads.ts).
+    // Reads land straight in the session's ring; when it has no room, in a spare buffer whose
+    // bytes are then copied (into the ring, or a fresh buffer). 'data' events only when this Node
+    // cannot read into our buffers (see socket-reads.ts).
     const ring = new ReceiveRing(RECEIVE_RING_BYTES, frames.consumed + frames.buffered);
+    const spare = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
     const ringLow = () => session.ring !== null && session.ring.free < READ_BUFFER_BYTES;
+    const nextBuffer = () => ring.reserve(READ_BUFFER_BYTES, MIN_READ_BYTES) ?? spare;
     const onBytes = (bytes: Buffer): boolean => {
-      for (const view of ring.store(bytes)) frames.push(view);
+      if (ring.owns(bytes)) frames.push(ring.commit(bytes.length));
+      else for (const view of ring.store(bytes)) frames.push(view);
       pump();
       return !socket.isPaused();
     };
@@ -142,7 +148,7 @@ export function readerActor(sessions: SessionTable) {
     });
     inbox.onRoom(() => pump());
     ring.onRoom(() => pump());
-    if (readIntoBuffer(socket, Buffer.allocUnsafeSlow(READ_BUFFER_BYTES), onBytes)) session.ring = ring;
+    if (readIntoBuffers(socket, nextBuffer, onBytes)) session.ring = ring;
     else socket.on('data', onData);
     const onDrain = () => pump();
     const sampleDepth = () => session.metrics?.queueDepth.observe(inbox.length);

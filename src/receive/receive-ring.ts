@@ -1,6 +1,7 @@
-// Reused memory for one connection's incoming bytes. The socket reads into one
-// fixed buffer (socket-reads.ts) and each read is copied into this ring, whose
-// views the framer and the queued messages hold. Memory is reused because on
+// Reused memory for one connection's incoming bytes. The socket reads straight
+// into it (reserve() hands out the free space at its head, commit() takes what
+// a read put there; socket-reads.ts), and the framer and the queued messages
+// hold views of it. Bytes from anywhere else are copied in with store(). Memory is reused because on
 // the machines we run on a fresh page costs microseconds to touch (the kernel
 // faults it in, and its first use faults again): Node's default of a new 64 KiB
 // buffer per read made that the largest cost of receiving WAL.
@@ -61,6 +62,40 @@ export class ReceiveRing {
     this.storedTotal += n;
     this.segments.push({ streamEnd: this.streamTotal, ringEnd: this.storedTotal });
     return views;
+  }
+
+  /**
+   * Free space at the head for the next read: up to `max` contiguous bytes, at least `min`
+   * (the unusable end of the memory is skipped to reach its start), or null when there is not
+   * that much room. Only commit() or store() may follow; nothing else writes into the ring.
+   */
+  reserve(max: number, min: number): Buffer | null {
+    let at = this.storedTotal % this.capacity;
+    let room = Math.min(this.free, this.capacity - at);
+    if (room < min && at + min > this.capacity && this.free - (this.capacity - at) >= min) {
+      // Pad to the end of the memory: released together with the bytes before it.
+      this.storedTotal += this.capacity - at;
+      this.segments.push({ streamEnd: this.streamTotal, ringEnd: this.storedTotal });
+      at = 0;
+      room = Math.min(this.free, this.capacity);
+    }
+    if (room < min) return null;
+    return this.mem.subarray(at, at + Math.min(room, max));
+  }
+
+  /** A read put `n` bytes at the start of the last reserve()d space: they are stored now. */
+  commit(n: number): Buffer {
+    const at = this.storedTotal % this.capacity;
+    if (n > this.free || at + n > this.capacity) throw new Error(`receive ring: commit of ${n} bytes overruns the reserved space`);
+    this.streamTotal += n;
+    this.storedTotal += n;
+    this.segments.push({ streamEnd: this.streamTotal, ringEnd: this.storedTotal });
+    return this.mem.subarray(at, at + n);
+  }
+
+  /** Whether `view` lies in the ring's memory. */
+  owns(view: Uint8Array): boolean {
+    return view.buffer === this.mem.buffer;
   }
 
   /**

@@ -18,22 +18,30 @@ function internalSymbol(socket: Socket, description: string): symbol | undefined
 }
 
 /**
- * From now on every read of `socket` lands in `buffer` and is handed to `onRead(bytes)`, a view
- * of `buffer` valid only during the call; returning false pauses the socket (resume() restarts).
- * No 'data' events follow. Bytes the socket had already read are passed to `onRead` first.
- * Call it while the socket is paused. Returns false (nothing changed) when this Node does not
- * support it.
+ * From now on every read of `socket` lands in a buffer `nextBuffer()` returned (asked again after
+ * every read, as Node's `onread.buffer` function is) and is handed to `onRead(bytes)`, a view of
+ * that buffer; returning false pauses the socket (resume() restarts). No 'data' events follow.
+ * Bytes the socket had already read are passed to `onRead` first, in fresh buffers. Call it while
+ * the socket is paused. Returns false (nothing changed) when this Node does not support it.
  */
-export function readIntoBuffer(socket: Socket, buffer: Buffer, onRead: (bytes: Buffer) => boolean): boolean {
+export function readIntoBuffers(socket: Socket, nextBuffer: () => Buffer, onRead: (bytes: Buffer) => boolean): boolean {
   const kBuffer = internalSymbol(socket, 'kBuffer');
   const kBufferCb = internalSymbol(socket, 'kBufferCb');
+  const kBufferGen = internalSymbol(socket, 'kBufferGen');
   const handle = (socket as unknown as { _handle?: Partial<UserBufferHandle> | null })._handle;
-  if (!kBuffer || !kBufferCb || !handle || typeof handle.useUserBuffer !== 'function') return false;
+  if (!kBuffer || !kBufferCb || !kBufferGen || !handle || typeof handle.useUserBuffer !== 'function') return false;
   // Whatever the stream buffered while paused comes first.
   for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) onRead(chunk);
+  const first = nextBuffer();
   const target = socket as unknown as Record<symbol, unknown>;
-  target[kBuffer] = buffer;
+  target[kBuffer] = first;
+  target[kBufferGen] = nextBuffer;
   target[kBufferCb] = (n: number, buf: Buffer) => onRead(buf.subarray(0, n));
-  handle.useUserBuffer(buffer);
+  handle.useUserBuffer(first);
   return true;
+}
+
+/** readIntoBuffers with one buffer reused for every read: `onRead` must copy what it keeps. */
+export function readIntoBuffer(socket: Socket, buffer: Buffer, onRead: (bytes: Buffer) => boolean): boolean {
+  return readIntoBuffers(socket, () => buffer, onRead);
 }

@@ -68,6 +68,35 @@ describe('ReceiveRing', () => {
     assert.equal(ring.free, 100);
   });
 
+  test('reserve hands out the free head (skipping an unusable end), commit stores what a read put there', () => {
+    const ring = new ReceiveRing(100);
+    const r1 = ring.reserve(64, 16)!;
+    assert.equal(r1.length, 64);
+    bytes(40, 1).copy(r1);
+    const v1 = ring.commit(40);
+    assert.ok(v1.equals(bytes(40, 1)));
+    assert.ok(ring.owns(v1) && ring.owns(r1));
+    assert.equal(ring.free, 60);
+    const r2 = ring.reserve(64, 16)!;
+    assert.equal(r2.length, 60, 'up to the end of the memory');
+    bytes(55, 2).copy(r2);
+    ring.commit(55); // stream 40..95, ring 40..95
+    assert.equal(ring.reserve(64, 16), null, 'only 5 bytes left at the end and nothing released');
+    ring.release(40);
+    // 5 bytes at the end are too few: they are skipped and the read goes to the start.
+    const r3 = ring.reserve(64, 16)!;
+    assert.equal(r3.byteOffset, r1.byteOffset, 'back at the start of the memory');
+    assert.equal(r3.length, 40, 'the 40 released bytes at the start');
+    bytes(30, 3).copy(r3);
+    ring.commit(30);
+    assert.equal(ring.free, 10, '55 live, 5 skipped, 30 new');
+    ring.release(95);
+    assert.equal(ring.free, 70, 'the skipped end is freed with the bytes before it');
+    ring.release(125);
+    assert.equal(ring.free, 100);
+    assert.throws(() => ring.commit(101), /overruns/);
+  });
+
   test('onRoom fires when a release frees memory', () => {
     const ring = new ReceiveRing(10);
     let calls = 0;
