@@ -4,7 +4,7 @@
 // Unless sync is off, segments are opened O_DSYNC: a write that completed is durable (its
 // data and the metadata to reach it, as write + fdatasync of that range), so acknowledging
 // a commit costs ONE thread-pool round trip (the write) instead of two (write, then
-// fdatasync), and a 4 MiB background write syncs while the next batch fills.
+// fdatasync), and a full batch's background write syncs while the next batch fills.
 
 import { constants as fsc, promises as fs, writev as writevCb } from 'node:fs';
 import path from 'node:path';

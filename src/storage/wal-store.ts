@@ -8,9 +8,10 @@
 // Nothing is acknowledged before flush() anyway, so holding unflushed bytes in memory
 // loses nothing a crash would keep.
 //
-// A batch written because it passed BATCH_BYTES is written in the background: a page-cache
-// write of 4 MiB takes 5-30 ms here, and waiting for it would stall decoding the next
-// messages. At most MAX_BACKGROUND_WRITES are in flight (bounded memory); everything that
+// A full batch is written in the background: the write is durable (O_DSYNC), so waiting
+// for it would stall decoding the next messages. 1 MiB batches keep the disk and the CPU
+// busy at once (measured with the real walproposer: about 300 MB/s against about 230 MB/s
+// with 4 MiB batches, for the same CPU). At most MAX_BACKGROUND_WRITES are in flight (bounded memory); everything that
 // needs the bytes in the file (fdatasync, segment completion, close, truncation) waits for
 // all of them first, so nothing is synced, and so nothing acknowledged, before it was written.
 
@@ -35,8 +36,8 @@ import {
 import { openOrCreateSegment, removeSegments, segmentPaths, writeFullyAt, writevAt, type WritevAt } from './segment-file.js';
 import { WriteBufferPool } from './write-buffers.js';
 
-/** A batch buffer's size: a full one is written out without waiting for a flush. */
-export const BATCH_BYTES = 4 * 1024 * 1024;
+/** A batch buffer's size: a full one is written out in the background, without waiting for a flush. */
+export const BATCH_BYTES = 1024 * 1024;
 
 /** Batch buffers shared by every timeline of the process: memory follows concurrent writes. */
 const batchBuffers = new WriteBufferPool(BATCH_BYTES);
