@@ -18,6 +18,16 @@ const AFTER_PREFIX = 'xstate.after.';
 function guardName(guard: unknown): string | undefined {
   if (guard === undefined || guard === null) return undefined;
   if (typeof guard === 'string') return guard;
+  // xstate's and()/or()/not() combinators: functions carrying the guards they combine.
+  const parts = (guard as { guards?: unknown }).guards;
+  if (typeof guard === 'function' && Array.isArray(parts) && ['and', 'or', 'not'].includes(guard.name)) {
+    const names = parts.map((g) => {
+      const name = guardName(g) ?? 'inline';
+      const combined = typeof g === 'function' && (g.name === 'and' || g.name === 'or');
+      return combined ? `(${name})` : name;
+    });
+    return guard.name === 'not' ? `not ${names[0]}` : names.join(` ${guard.name} `);
+  }
   if (typeof guard === 'function') return guard.name || 'inline';
   if (typeof guard === 'object' && typeof (guard as { type?: unknown }).type === 'string') return (guard as { type: string }).type;
   return 'inline';

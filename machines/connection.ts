@@ -15,7 +15,7 @@
 // supplied by the server with `.provide()`; the defaults here are inert so
 // the chart can be drawn, model-tested and inspected on its own.
 
-import { assign, fromCallback, sendTo, setup } from 'xstate';
+import { and, assign, fromCallback, not, or, sendTo, setup } from 'xstate';
 import type { AcceptorMessage } from '../src/protocol/messages.js';
 
 /**
@@ -117,12 +117,12 @@ export const connectionMachine = setup({
   },
   guards: {
     hasQueuedMessages: () => false,
-    isDirty: ({ context }) => context.dirty,
     isEof: ({ context }) => context.eof,
     batchReadyToStream: ({ event }) => event.type === 'BATCH_DONE' && event.result.readyToStream,
-    /** Busy for FLUSH_INTERVAL_MS since the last flush, and there is something to flush. */
-    flushDueAfterBatch: ({ context, event }) =>
-      event.type === 'BATCH_DONE' && event.result.flushDue && (context.dirty || event.result.appended),
+    /** Something is unflushed once this batch is applied. */
+    dirtyAfterBatch: ({ context, event }) => event.type === 'BATCH_DONE' && (context.dirty || event.result.appended),
+    /** Busy for FLUSH_INTERVAL_MS since the last flush (the processor's FlushClock). */
+    flushDue: ({ event }) => event.type === 'BATCH_DONE' && event.result.flushDue,
   },
   actions: {
     stopReading: sendTo('reader', { type: 'STOP' as const }),
@@ -252,9 +252,10 @@ export const connectionMachine = setup({
       initial: 'waiting',
       states: {
         waiting: {
+          // Never dirty here: an append batch that leaves something unflushed goes to flushing
+          // unless more is queued, and then this state moves straight on to appending.
           always: [
             { guard: 'hasQueuedMessages', target: 'appending' },
-            { guard: 'isDirty', target: '#connection.flushing' },
             { guard: 'isEof', target: '#connection.closed' },
           ],
           on: { MESSAGES: { guard: 'hasQueuedMessages', target: 'appending' } },
@@ -264,8 +265,9 @@ export const connectionMachine = setup({
           on: {
             BATCH_DONE: [
               {
-                // Busy for a whole second: flush now even though more messages are queued.
-                guard: 'flushDueAfterBatch',
+                // Something to flush, and the queue is drained (the FlushWAL that acknowledges),
+                // or a whole second went by busy (flush although more messages are queued).
+                guard: and(['dirtyAfterBatch', or([not('hasQueuedMessages'), 'flushDue'])]),
                 target: '#connection.flushing',
                 actions: [
                   { type: 'applyBatch', params: batchOutput },

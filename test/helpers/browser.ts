@@ -234,10 +234,15 @@ export class FakeInspector {
     return a as ActorView & { context: ConnectionContextView };
   }
 
-  transition(id: string, to: string, event: string, patch: Partial<ConnectionContextView> = {}): void {
+  /**
+   * A transition of a connection. `from` defaults to the state last sent; the real observer folds
+   * streaming.waiting ⇄ streaming.appending, so `streaming.appending → flushing` arrives after a
+   * `… → streaming.waiting` the viewer saw last (inspector/PROTOCOL.md).
+   */
+  transition(id: string, to: string, event: string, patch: Partial<ConnectionContextView> = {}, from?: string): void {
     const a = this.conn(id);
     a.context = { ...a.context, ...patch };
-    const t: Transition = { id, kind: 'connection', from: a.state, to, event, at: this.now(), context: a.context };
+    const t: Transition = { id, kind: 'connection', from: from ?? a.state, to, event, at: this.now(), context: a.context };
     a.state = to;
     this.history.push(t);
     if (this.history.length > 200) this.history.shift();

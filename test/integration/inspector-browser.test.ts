@@ -120,9 +120,10 @@ describe('inspector page in Chromium', { skip }, () => {
       assert.ok((await page.$$(`${card(c2)} svg g.edge`)).length >= 10, 'transitions drawn as arrows');
 
       // Live: a transition moves the highlight and flashes the arrow taken; progress updates the numbers.
-      fake.transition(c2, 'flushing', 'BATCH_DONE', { flushLsn: formatLsn(START + 8192n) });
+      // As the chart emits it: an append batch that drained the queue goes straight to flushing.
+      fake.transition(c2, 'flushing', 'BATCH_DONE', { flushLsn: formatLsn(START + 8192n) }, 'streaming.appending');
       await page.waitForSelector(`${card(c2)}[data-state="flushing"] svg g.st.current[data-path="flushing"]`);
-      await page.waitForSelector(`${card(c2)} svg g.edge.hot[data-src="streaming.waiting"][data-dst="flushing"]`);
+      await page.waitForSelector(`${card(c2)} svg g.edge.hot[data-src="streaming.appending"][data-dst="flushing"]`);
       fake.progress(c2, { flushLsn: '0/1234568', commitLsn: '0/1234560', queueDepth: 7, processed: 42 });
       await page.waitForFunction((sel) => document.querySelector(sel)?.textContent === '0/1234568', `${card(c2)} .m-flush dd`);
       assert.equal(await page.textContent(`${card(c2)} .m-queue dd`), '7');
@@ -183,7 +184,7 @@ describe('inspector page in Chromium', { skip }, () => {
         fake.progress(c2, { flushLsn: formatLsn(START + BigInt(i) * 100n), processed: 42 + i });
         if (i % 10 === 0) {
           fake.transition(c2, 'streaming.waiting', 'BATCH_DONE');
-          fake.transition(c2, 'flushing', 'BATCH_DONE');
+          fake.transition(c2, 'flushing', 'BATCH_DONE', {}, 'streaming.appending');
         }
       }
       const final = formatLsn(START + BigInt(rounds) * 100n);

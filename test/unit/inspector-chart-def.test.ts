@@ -66,11 +66,10 @@ describe('chart-def: connection machine', () => {
     assert.deepEqual(edges(states.get('streaming.waiting')!), [
       'MESSAGES -> streaming.appending [hasQueuedMessages]',
       'always -> streaming.appending [hasQueuedMessages]',
-      'always -> flushing [isDirty]',
       'always -> closed [isEof]',
     ]);
     assert.deepEqual(edges(states.get('streaming.appending')!), [
-      'done: append -> flushing [flushDueAfterBatch]',
+      'done: append -> flushing [dirtyAfterBatch and (not hasQueuedMessages or flushDue)]',
       'done: append -> streaming.waiting',
     ]);
     assert.deepEqual(edges(states.get('flushing')!), ['done: flush -> streaming']);
