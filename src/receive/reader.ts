@@ -30,7 +30,9 @@ export const READ_BUFFER_BYTES = 256 * 1024;
 const MIN_READ_BYTES = 64 * 1024;
 /**
  * Per connection: room for many 128 KiB AppendRequests between batches. When the ring is this
- * full the socket pauses until a batch has processed (and so released) what it holds.
+ * full the socket pauses until a batch has processed (and so released) what it holds. Once a
+ * connection has received this much it stays resident for the connection's life (8 MiB per
+ * walproposer connection); 4 and 2 MiB rings streamed 5-15 % slower with the real walproposer.
  */
 export const RECEIVE_RING_BYTES = 8 * 1024 * 1024;
 
