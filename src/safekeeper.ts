@@ -13,7 +13,7 @@ import type { Logger } from './log.js';
 import { SafekeeperMetrics } from './metrics.js';
 import { SessionTable } from './receive/session.js';
 import { walPushMachine } from './receive/wal-push.js';
-import { PgServer } from './server.js';
+import { PgServer } from './server/listener.js';
 import { Timelines } from './timeline/timelines.js';
 import type { TimelineEnv } from './timeline/timeline.js';
 

@@ -1,0 +1,69 @@
+// The START_WAL_PUSH endpoint: the client's socket leaves the query phase
+// (CopyBothResponse), becomes a WalPushSession, and the root actor spawns the
+// connection actor that drives it from then on.
+
+import type { Socket } from 'node:net';
+import type { Actor } from 'xstate';
+import type { SafekeeperMachine } from '../../machines/safekeeper.js';
+import type { Ttid } from '../ids.js';
+import type { Logger } from '../log.js';
+import type { SafekeeperMetrics } from '../metrics.js';
+import type { BackendSerializer, FrameReader } from '../wire/index.js';
+import { WalPushSession, type SessionTable } from './session.js';
+
+/** What the endpoint takes over from the query phase (the server's Client has all of it). */
+export interface HandedOverClient {
+  readonly deps: {
+    readonly sessions: SessionTable;
+    readonly root: Actor<SafekeeperMachine>;
+    readonly metrics: SafekeeperMetrics | null;
+    readonly availabilityZone: string | undefined;
+  };
+  readonly socket: Socket;
+  readonly frames: FrameReader;
+  readonly out: BackendSerializer;
+  readonly connId: number;
+  readonly peer: string;
+  readonly logger: Logger;
+  readonly appName: string | undefined;
+  readonly clientAz: string | undefined;
+  send(s: BackendSerializer): void;
+  handOver(): void;
+}
+
+export interface WalPushOptions {
+  /** false: the greeting must find the timeline (created over HTTP), not create it. */
+  allowTimelineCreation: boolean;
+}
+
+export function startWalPush(client: HandedOverClient, ttid: Ttid, opts: WalPushOptions): WalPushSession {
+  client.handOver();
+  client.send(client.out.copyBothResponse());
+  const { deps } = client;
+  const skAz = deps.availabilityZone ?? 'unknown';
+  const clientAz = client.clientAz ?? 'unknown';
+  const session = new WalPushSession({
+    connId: client.connId,
+    socket: client.socket,
+    frames: client.frames,
+    ttid,
+    peer: client.peer,
+    appName: client.appName,
+    allowTimelineCreation: opts.allowTimelineCreation,
+    logger: client.logger,
+    metrics: deps.metrics,
+    ioLabels: {
+      client_az: clientAz,
+      sk_az: skAz,
+      app_name: client.appName ?? 'unknown',
+      same_az: clientAz === 'unknown' || skAz === 'unknown' ? 'unknown' : String(clientAz === skAz),
+    },
+  });
+  deps.sessions.add(session);
+  client.logger.info({ peer: client.peer, app_name: client.appName }, 'START_WAL_PUSH');
+  deps.root.send({
+    type: 'CONNECTION.ACCEPTED',
+    input: { connId: client.connId, ttid: `${ttid.tenantId}/${ttid.timelineId}`, peer: client.peer },
+  });
+  return session;
+}

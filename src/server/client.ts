@@ -1,0 +1,222 @@
+// Handshake and query phase of one Postgres-protocol client: SSL/GSS refusal,
+// the startup packet (tenant/timeline from `options`; no auth configured, so
+// every client is trusted), then simple and extended-protocol queries, each
+// handed to the command dispatcher (./dispatch.ts). A command that streams
+// (START_WAL_PUSH) takes the socket over and this object stops reading it.
+
+import type net from 'node:net';
+import type { Ttid } from '../ids.js';
+import type { Logger } from '../log.js';
+import {
+  BackendSerializer,
+  FrameReader,
+  SqlState,
+  parseQuery,
+  parseStartup,
+  parseStartupOptions,
+  type Frame,
+  type SafekeeperQuery,
+} from '../wire/index.js';
+import type { ServerDeps } from './deps.js';
+import { runCommand } from './dispatch.js';
+
+/** Neon drops a connection after 10 minutes without input. */
+export const SOCKET_READ_TIMEOUT_MS = 600_000;
+
+/** What a command handler sees of the client that sent it. */
+export interface Client {
+  readonly deps: ServerDeps;
+  readonly socket: net.Socket;
+  /** Bytes received but not yet parsed: a stream endpoint continues from here. */
+  readonly frames: FrameReader;
+  /** Replies are built here and sent with send(). */
+  readonly out: BackendSerializer;
+  readonly connId: number;
+  readonly peer: string;
+  readonly logger: Logger;
+  readonly ttid: Partial<Ttid>;
+  readonly appName: string | undefined;
+  readonly clientAz: string | undefined;
+  send(s: BackendSerializer): void;
+  /** The socket leaves the query phase: no more reads here, no more destroy on shutdown/timeout. */
+  handOver(): void;
+}
+
+export class ClientConnection implements Client {
+  readonly frames = new FrameReader();
+  readonly out = new BackendSerializer();
+  readonly peer: string;
+  logger: Logger;
+  ttid: Partial<Ttid> = {};
+  appName: string | undefined;
+  clientAz: string | undefined;
+  private startupDone = false;
+  private busy = false;
+  private handedOver = false;
+  /** Query text of the last Parse (extended protocol: Execute runs it). */
+  private preparedQuery: string | null = null;
+
+  constructor(
+    readonly deps: ServerDeps,
+    readonly socket: net.Socket,
+    readonly connId: number,
+    private readonly release: () => void,
+  ) {
+    this.peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.logger = deps.logger.child({ conn_id: connId });
+    socket.on('data', this.onData);
+    socket.on('error', (err) => this.logger.debug({ err: err.message }, 'socket error'));
+    socket.on('timeout', () => {
+      if (!this.handedOver) socket.destroy();
+    });
+  }
+
+  send(s: BackendSerializer): void {
+    if (!this.socket.destroyed) this.socket.write(s.flush());
+  }
+
+  handOver(): void {
+    this.handedOver = true;
+    this.socket.off('data', this.onData);
+    this.socket.pause();
+    this.release();
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    this.frames.push(chunk);
+    void this.pump();
+  };
+
+  private async pump(): Promise<void> {
+    if (this.busy || this.handedOver) return;
+    this.busy = true;
+    try {
+      while (!this.handedOver) {
+        let frame: Frame | undefined;
+        try {
+          frame = this.frames.next();
+        } catch (err) {
+          // Garbage where a startup packet or message should be: close, as Postgres does.
+          this.logger.warn({ peer: this.peer, err: (err as Error).message }, 'closing connection: malformed protocol data');
+          if (this.startupDone) this.send(this.out.errorResponse((err as Error).message, SqlState.ProtocolViolation));
+          this.socket.end();
+          return;
+        }
+        if (!frame) return;
+        const keepGoing = frame.tag === null ? this.onStartupPacket(frame.body) : await this.onMessage(frame);
+        if (!keepGoing) return;
+      }
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private onStartupPacket(body: Buffer): boolean {
+    let packet;
+    try {
+      packet = parseStartup(body);
+    } catch (err) {
+      this.logger.warn({ peer: this.peer, err: (err as Error).message }, 'closing connection: invalid startup packet');
+      this.socket.end();
+      return false;
+    }
+    switch (packet.kind) {
+      case 'ssl':
+      case 'gss':
+        this.socket.write(Buffer.from('N'));
+        return true;
+      case 'cancel':
+        this.logger.info({ peer: this.peer }, 'closing connection: cancel requests are not supported');
+        this.socket.end();
+        return false;
+      case 'startup': {
+        try {
+          const opts = parseStartupOptions(packet.params.get('options') ?? '');
+          this.ttid = { tenantId: opts.tenantId, timelineId: opts.timelineId };
+          this.clientAz = opts.availabilityZone;
+        } catch (err) {
+          const message = (err as Error).message;
+          this.logger.warn({ peer: this.peer, err: message }, 'closing connection: bad startup options');
+          this.send(this.out.errorResponse(message, SqlState.InvalidParameterValue));
+          this.socket.end();
+          return false;
+        }
+        this.appName = packet.params.get('application_name');
+        this.startupDone = true;
+        if (this.ttid.tenantId && this.ttid.timelineId) {
+          this.logger = this.deps.logger.child({ conn_id: this.connId, ttid: `${this.ttid.tenantId}/${this.ttid.timelineId}` });
+        }
+        this.send(
+          this.out
+            .authenticationOk()
+            .parameterStatus('client_encoding', 'UTF8')
+            .parameterStatus('integer_datetimes', 'on')
+            .parameterStatus('server_version', '14.1')
+            .readyForQuery('I'),
+        );
+        return true;
+      }
+    }
+  }
+
+  /** One query-phase message; false once the socket left the query phase (closed or taken over). */
+  private async onMessage(frame: Frame): Promise<boolean> {
+    switch (frame.tag) {
+      case 'Q': {
+        let query: SafekeeperQuery;
+        try {
+          query = parseQuery(frame.body);
+        } catch (err) {
+          this.send(this.out.errorResponse((err as Error).message, SqlState.SyntaxError).readyForQuery('I'));
+          return true;
+        }
+        return runCommand(this, query, true);
+      }
+      case 'P': {
+        // Parse: statement name, query, parameter types. Only the query text matters here.
+        const body = frame.body;
+        const nameEnd = body.indexOf(0);
+        const queryEnd = body.indexOf(0, nameEnd + 1);
+        this.preparedQuery = body.subarray(nameEnd + 1, queryEnd < 0 ? body.length : queryEnd).toString('utf8');
+        this.send(this.out.parseComplete());
+        return true;
+      }
+      case 'B':
+        this.send(this.out.bindComplete());
+        return true;
+      case 'D':
+        this.send(this.out.parameterDescription().noData());
+        return true;
+      case 'E': {
+        if (this.preparedQuery === null) {
+          this.send(this.out.errorResponse('Execute without a prepared query', SqlState.ProtocolViolation));
+          return true;
+        }
+        let query: SafekeeperQuery;
+        try {
+          query = parseQuery(Buffer.from(this.preparedQuery + '\0'));
+        } catch (err) {
+          this.send(this.out.errorResponse((err as Error).message, SqlState.SyntaxError));
+          return true;
+        }
+        return runCommand(this, query, false);
+      }
+      case 'S':
+        this.send(this.out.readyForQuery('I'));
+        return true;
+      case 'C':
+        this.send(this.out.closeComplete());
+        return true;
+      case 'H':
+        return true;
+      case 'X':
+        this.socket.end();
+        return false;
+      default:
+        this.logger.warn({ tag: frame.tag }, 'closing connection: unexpected message');
+        this.send(this.out.errorResponse(`unexpected message type '${frame.tag}'`, SqlState.ProtocolViolation));
+        this.socket.end();
+        return false;
+    }
+  }
+}

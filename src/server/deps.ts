@@ -1,0 +1,18 @@
+// What the Postgres-protocol side of the server needs from the process.
+
+import type { Actor } from 'xstate';
+import type { SafekeeperMachine } from '../../machines/safekeeper.js';
+import type { Logger } from '../log.js';
+import type { SafekeeperMetrics } from '../metrics.js';
+import type { SessionTable } from '../receive/session.js';
+import type { Timelines } from '../timeline/timelines.js';
+
+export interface ServerDeps {
+  nodeId: bigint;
+  timelines: Timelines;
+  sessions: SessionTable;
+  root: Actor<SafekeeperMachine>;
+  logger: Logger;
+  metrics: SafekeeperMetrics | null;
+  availabilityZone: string | undefined;
+}
