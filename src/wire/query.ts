@@ -52,28 +52,35 @@ const U32_MAX = 0xffffffff;
 const U64_MAX = (1n << 64n) - 1n;
 
 /**
- * START_WAL_PUSH [ ( key value [, key value ...] ) ] as Neon HEAD parses it:
- * comma-separated pairs, key and value separated by whitespace, values may be
- * single-quoted, unknown keys ignored. (de7e4a34ca ignored everything after
- * the prefix, so a v3 client was silently served v2 — see protocol.md §4.1.)
- * Unlike Neon, text after the prefix that is not a parenthesised list is
- * rejected rather than ignored.
+ * START_WAL_PUSH [ ( key value [, key value ...] ) ] as Neon (6a35a3e9f1, handler.rs parse_cmd)
+ * reads it: the text between the parentheses (up to the last `)`) is split on commas, an empty
+ * piece is skipped, each other piece on whitespace into key and value (the rest ignored); only
+ * single quotes are trimmed from values; unknown keys are ignored. Error texts are Neon's.
+ * (de7e4a34ca ignored everything after the prefix, so a v3 client was silently served v2.)
+ *
+ * Stricter than Neon, with a clear error instead of a silent fallback to the v2 defaults:
+ * `START_WAL_PUSH(` without whitespace before the list, text after the closing parenthesis or in
+ * place of a list, and a list spanning lines.
  */
 function parseStartWalPush(query: string): SafekeeperQuery {
   const rest = query.slice('START_WAL_PUSH'.length);
   let protoVersion = 2;
   let allowTimelineCreation = true;
   if (rest.trim() === '') return { kind: 'start_wal_push', protoVersion, allowTimelineCreation };
-  const m = /^\s*\((.*)\)\s*$/s.exec(rest);
+  if (rest.startsWith('(')) {
+    throw new WireError(`malformed START_WAL_PUSH: the option list needs whitespace before '(' in command ${query}`);
+  }
+  const m = /^\s+\((.*)\)$/.exec(rest);
   if (!m) throw new WireError(`malformed START_WAL_PUSH option list '${rest.trim()}' in command ${query}`);
-  for (const pair of m[1]!.split(',')) {
-    if (pair === '') continue;
-    const words = pair.split(/\s+/).filter((w) => w !== '');
+  for (const kv of m[1]!.split(',')) {
+    if (kv === '') continue;
+    const words = kv.split(/\s+/).filter((w) => w !== '');
     const [key, value] = words;
-    if (key === undefined) throw new WireError(`failed to parse key in START_WAL_PUSH option '${pair}' in command ${query}`);
-    if (value === undefined) throw new WireError(`failed to parse value of START_WAL_PUSH option '${key}' in command ${query}`);
+    if (key === undefined) throw new WireError(`failed to parse key in kv ${kv} in command ${query}`);
+    if (value === undefined) throw new WireError(`failed to parse value in kv ${kv} in command ${query}`);
     const unquoted = value.replace(/^'+|'+$/g, '');
     if (key === 'proto_version') {
+      // Rust's u32::from_str: an optional '+', then ASCII digits only.
       const n = /^\+?\d+$/.test(unquoted) ? Number(unquoted) : NaN;
       if (!(n <= U32_MAX)) throw new WireError(`failed to parse proto_version value ${value} in command ${query}`);
       protoVersion = n;

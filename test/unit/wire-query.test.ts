@@ -46,7 +46,14 @@ describe('classifyQuery: START_WAL_PUSH', () => {
     ["START_WAL_PUSH (unknown_key 'x', proto_version '3')", 3, true],
     ['START_WAL_PUSH ()', 2, true],
     ["START_WAL_PUSH\t(proto_version\t'3')", 3, true],
-    ["START_WAL_PUSH(proto_version '3')", 3, true],
+    ["START_WAL_PUSH (proto_version '3',)", 3, true],
+    ["START_WAL_PUSH (,,proto_version '3')", 3, true],
+    ["START_WAL_PUSH (proto_version ''3'' extra words)", 3, true],
+    ["START_WAL_PUSH (proto_version +3)", 3, true],
+    ["START_WAL_PUSH (proto_version '4')", 4, true],
+    ["START_WAL_PUSH (proto_version '3', proto_version '2')", 2, true],
+    // Text up to the last ')' is the list, as Neon's greedy regex takes it.
+    ["START_WAL_PUSH (proto_version '3', x) (y)", 3, true],
   ];
   for (const [q, protoVersion, allowTimelineCreation] of cases) {
     test(JSON.stringify(q), () => assert.deepEqual(classifyQuery(q), { kind: 'start_wal_push', protoVersion, allowTimelineCreation }));
@@ -57,8 +64,15 @@ describe('classifyQuery: START_WAL_PUSH', () => {
     ['START_WAL_PUSH (proto_version -1)', /failed to parse proto_version value -1/],
     ['START_WAL_PUSH (proto_version 4294967296)', /failed to parse proto_version value 4294967296/],
     ["START_WAL_PUSH (allow_timeline_creation 'yes')", /failed to parse allow_timeline_creation value 'yes'/],
-    ['START_WAL_PUSH (proto_version)', /failed to parse value of START_WAL_PUSH option 'proto_version'/],
-    ["START_WAL_PUSH (proto_version '3', )", /failed to parse key in START_WAL_PUSH option ' '/],
+    ['START_WAL_PUSH (proto_version "3")', /failed to parse proto_version value "3" in command/],
+    ["START_WAL_PUSH (proto_version '')", /failed to parse proto_version value '' in command/],
+    ["START_WAL_PUSH (allow_timeline_creation 'False')", /failed to parse allow_timeline_creation value 'False'/],
+    ['START_WAL_PUSH (proto_version)', /failed to parse value in kv proto_version in command START_WAL_PUSH \(proto_version\)$/],
+    ["START_WAL_PUSH (proto_version '3', )", /^failed to parse key in kv   in command START_WAL_PUSH \(proto_version '3', \)$/],
+    // Stricter than Neon (which silently serves v2 defaults or ignores the extra text):
+    ["START_WAL_PUSH(proto_version '3')", /the option list needs whitespace before '\('/],
+    ["START_WAL_PUSH (proto_version '3') trailing", /malformed START_WAL_PUSH option list/],
+    ["START_WAL_PUSH (proto_version '3',\n allow_timeline_creation 'false')", /malformed START_WAL_PUSH option list/],
     ["START_WAL_PUSH (proto_version '3'", /malformed START_WAL_PUSH option list '\(proto_version '3''/],
     ['START_WAL_PUSH garbage', /malformed START_WAL_PUSH option list 'garbage' in command START_WAL_PUSH garbage/],
   ];
