@@ -21,6 +21,7 @@ import {
   type VoteRequest,
   type VoteResponse,
 } from '../protocol/messages.js';
+import { emptyMconf, formatMconf, INVALID_GENERATION, mconfContains, type Generation, type MembershipConfiguration } from '../protocol/membership.js';
 import type { ControlStore, PersistentState, ServerInfo, WalStore } from '../storage/interfaces.js';
 import { bug, refused } from './errors.js';
 import {
@@ -35,6 +36,8 @@ import {
 
 export const SK_PROTOCOL_VERSION = 2;
 export const UNKNOWN_SERVER_VERSION = 0;
+/** PostgreSQL majors Neon's v3 greeting accepts (PgMajorVersion). */
+const SUPPORTED_PG_MAJORS = new Set([14, 15, 16, 17]);
 /** Neon's --control-file-save-interval default. */
 export const DEFAULT_CONTROL_FILE_SAVE_INTERVAL_MS = 300_000;
 
@@ -70,6 +73,8 @@ export interface AppendOptions {
 export interface ProcessOptions {
   /** For greetings: the ttid of the connection (defaults to the timeline's own). */
   expected?: Ttid;
+  /** The connection's protocol version (default 2): v2 keeps de7e4a34ca's rules where v3 differs. */
+  protocolVersion?: number;
   /** For appends; default false, as in the server's WalAcceptor. */
   flush?: boolean;
 }
@@ -192,6 +197,18 @@ export class Acceptor {
   get serverInfo(): ServerInfo {
     return { ...this.pers.server };
   }
+  /**
+   * The timeline's membership configuration. Always the empty one (generation 0) until the
+   * control file can hold another (format 10): greetings that would switch are refused.
+   */
+  get mconf(): MembershipConfiguration {
+    return emptyMconf();
+  }
+
+  get generation(): Generation {
+    return INVALID_GENERATION;
+  }
+
   get walSegSize(): number {
     return this.pers.server.walSegSize;
   }
@@ -216,11 +233,11 @@ export class Acceptor {
   process(msg: ProposerMessage | FlushWal, opts: ProcessOptions = {}): Promise<AcceptorMessage | null> {
     switch (msg.kind) {
       case 'ProposerGreeting':
-        return this.handleGreeting(msg, opts.expected);
+        return this.handleGreeting(msg, opts.expected, opts.protocolVersion);
       case 'VoteRequest':
         return this.handleVoteRequest(msg);
       case 'ProposerElected':
-        return this.handleElected(msg).then(() => null);
+        return this.handleElected(msg, opts.protocolVersion).then(() => null);
       case 'AppendRequest':
         return this.handleAppend(msg, { flush: opts.flush ?? false });
       case 'FlushWAL':
@@ -230,15 +247,23 @@ export class Acceptor {
 
   // ---------------------------------------------------------------- §1 greeting
 
-  handleGreeting(msg: ProposerGreeting, expected?: Ttid): Promise<AcceptorGreeting> {
+  handleGreeting(msg: ProposerGreeting, expected?: Ttid, protocolVersion = SK_PROTOCOL_VERSION): Promise<AcceptorGreeting> {
     return this.serial(async () => {
       const p = this.pers;
       const want = expected ?? { tenantId: p.tenantId, timelineId: p.timelineId };
-      if (msg.protocolVersion !== SK_PROTOCOL_VERSION) {
-        throw refused(`incompatible protocol version ${msg.protocolVersion}, expected ${SK_PROTOCOL_VERSION}`);
+      const stored = p.server.pgVersion;
+      if (protocolVersion === SK_PROTOCOL_VERSION) {
+        // v2 (de7e4a34ca): the greeting's own protocol_version field must say 2.
+        if (msg.protocolVersion !== SK_PROTOCOL_VERSION) {
+          throw refused(`incompatible protocol version ${msg.protocolVersion}, expected ${SK_PROTOCOL_VERSION}`);
+        }
+      } else {
+        // v3 (6a35a3e9f1): both versions must name a supported major before they are compared.
+        for (const v of [msg.pgVersion, stored]) {
+          if (!SUPPORTED_PG_MAJORS.has(Math.trunc(v / 10000))) throw refused(`InvalidPgVersion(${v})`);
+        }
       }
       // Safekeepers parse WAL page headers, whose format changes between majors.
-      const stored = p.server.pgVersion;
       if (Math.trunc(msg.pgVersion / 10000) !== Math.trunc(stored / 10000) && stored !== UNKNOWN_SERVER_VERSION) {
         throw refused(`incompatible server version ${msg.pgVersion}, expected ${stored}`);
       }
@@ -266,7 +291,17 @@ export class Acceptor {
         await this.finishChange(s);
       }
 
-      return { kind: 'AcceptorGreeting', term: this.pers.acceptorState.term, nodeId: this.nodeId };
+      // Membership (v3; a v2 greeting carries the empty configuration and never switches).
+      if (msg.mconf.generation > this.generation) {
+        if (!mconfContains(msg.mconf, this.nodeId)) {
+          throw refused(`refused to switch into ${formatMconf(msg.mconf)}, node ${this.nodeId} is not a member of it`);
+        }
+        // Switching needs the configuration in the control file (format 10), which is not written yet.
+        throw refused(
+          `refused to switch into ${formatMconf(msg.mconf)}: membership generations are not supported by this safekeeper yet (current generation ${this.generation})`,
+        );
+      }
+      return { kind: 'AcceptorGreeting', term: this.pers.acceptorState.term, nodeId: this.nodeId, mconf: this.mconf };
     });
   }
 
@@ -274,6 +309,12 @@ export class Acceptor {
 
   handleVoteRequest(msg: VoteRequest): Promise<VoteResponse> {
     return this.serial(async () => {
+      // First, before anything else happens (not even the WAL flush below).
+      if (msg.generation !== this.generation) {
+        throw refused(
+          `refusing VoteRequest { generation: SafekeeperGeneration(${msg.generation}), term: ${msg.term} } due to generation mismatch: sk generation ${this.generation}`,
+        );
+      }
       // Flush what older proposers sent so the new one starts streaming at our
       // real end and never overwrites bytes we could have acked.
       await this.wal.flush();
@@ -282,6 +323,7 @@ export class Acceptor {
       // Every value except term/vote_given is taken before the term changes.
       const resp: VoteResponse = {
         kind: 'VoteResponse',
+        generation: this.generation,
         term: p.acceptorState.term,
         voteGiven: false,
         flushLsn,
@@ -308,8 +350,13 @@ export class Acceptor {
   // ---------------------------------------------------------------- §3 elected
 
   /** ProposerElected never produces a reply. */
-  handleElected(msg: ProposerElected): Promise<void> {
+  handleElected(msg: ProposerElected, protocolVersion = SK_PROTOCOL_VERSION): Promise<void> {
     return this.serial(async () => {
+      if (msg.generation !== this.generation) {
+        throw refused(
+          `refusing ProposerElected { generation: SafekeeperGeneration(${msg.generation}), term: ${msg.term}, start_streaming_at: ${formatLsn(msg.startStreamingAt)}, term_history: ${formatTermHistory(msg.termHistory)} } due to generation mismatch: sk generation ${this.generation}`,
+        );
+      }
       // 1. A higher term is adopted and persisted at once, even if a later step fails.
       if (this.pers.acceptorState.term < msg.term) {
         const s = this.startChange();
@@ -357,9 +404,11 @@ export class Acceptor {
 
       // 8. Adopt the history and learn the start LSNs, in one atomic write.
       const s = this.startChange();
-      if (s.timelineStartLsn === 0n) s.timelineStartLsn = msg.timelineStartLsn;
+      // v2 carries timeline_start_lsn; v3 takes it from the start of the proposer's history.
+      const timelineStartLsn = protocolVersion === SK_PROTOCOL_VERSION ? msg.timelineStartLsn : (msg.termHistory[0]?.lsn ?? 0n);
+      if (s.timelineStartLsn === 0n) s.timelineStartLsn = timelineStartLsn;
       // peer_horizon_lsn is never 0 once timeline_start_lsn is known.
-      if (s.peerHorizonLsn === 0n) s.peerHorizonLsn = msg.timelineStartLsn;
+      if (s.peerHorizonLsn === 0n) s.peerHorizonLsn = s.timelineStartLsn;
       if (s.localStartLsn === 0n) s.localStartLsn = msg.startStreamingAt;
       // commit_lsn set before the first ack lets the startup WAL scan skip the
       // hole at the start of the first segment; backup/remote_consistent alike.
@@ -384,11 +433,15 @@ export class Acceptor {
 
   handleAppend(msg: AppendRequest, opts: AppendOptions): Promise<AppendResponse | null> {
     return this.serial(async () => {
+      // Before the term checks: a stale proposer of another generation gets an error, not a term.
+      if (msg.generation !== this.generation) {
+        throw refused(`refusing append request due to generation mismatch: request ${msg.generation}, sk ${this.generation}`);
+      }
       const term = this.pers.acceptorState.term;
       // 1.
       if (term < msg.term) throw refused('got AppendRequest before ProposerElected');
       // 2. Refuse at once, with our term; the proposer exits on seeing it.
-      if (term > msg.term) return termOnlyResponse(term);
+      if (term > msg.term) return termOnlyResponse(term, this.generation);
 
       // 3. Only sequential writes: moving the position is ProposerElected's job.
       // Checked against raw write_lsn, for heartbeats too.
@@ -528,6 +581,7 @@ export class Acceptor {
   private appendResponse(): AppendResponse {
     return {
       kind: 'AppendResponse',
+      generation: this.generation,
       term: this.pers.acceptorState.term,
       flushLsn: this.flushLsn(),
       // The persisted value: what survives a restart is what the proposer may rely on.
@@ -585,6 +639,6 @@ function inMemoryFrom(p: Readonly<PersistentState>): InMemoryState {
 }
 
 /** Refusal for a stale proposer: only the term matters. */
-export function termOnlyResponse(term: Term): AppendResponse {
-  return { kind: 'AppendResponse', term, flushLsn: 0n, commitLsn: 0n, hsFeedback: { ...EMPTY_HS_FEEDBACK } };
+export function termOnlyResponse(term: Term, generation: Generation = INVALID_GENERATION): AppendResponse {
+  return { kind: 'AppendResponse', generation, term, flushLsn: 0n, commitLsn: 0n, hsFeedback: { ...EMPTY_HS_FEEDBACK } };
 }

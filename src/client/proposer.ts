@@ -13,6 +13,7 @@
 //   socket backpressure ('drain') is respected as well.
 // * Connection timeout is enforced in every state, not only after election.
 
+import { emptyMconf, INVALID_GENERATION } from '../protocol/membership.js';
 import { randomBytes } from 'node:crypto';
 import { createNanoEvents, type Emitter } from 'nanoevents';
 import { formatLsn, type Lsn, type Term } from '../lsn.js';
@@ -396,6 +397,7 @@ export class Proposer {
       this.setState(slot, 'handshake');
       this.sendTo(slot, {
         kind: 'ProposerGreeting',
+        mconf: emptyMconf(),
         protocolVersion: 2,
         pgVersion: this.opts.pgVersion ?? 150002,
         proposerId: this.proposerId,
@@ -507,7 +509,7 @@ export class Proposer {
       for (const s of this.slots) {
         if (s.state !== 'voting') continue;
         this.setState(s, 'wait_verdict');
-        void this.sendTo(s, { kind: 'VoteRequest', term: this.term, proposerId: this.proposerId });
+        void this.sendTo(s, { kind: 'VoteRequest', generation: INVALID_GENERATION, term: this.term, proposerId: this.proposerId });
       }
     }
   }
@@ -614,6 +616,7 @@ export class Proposer {
     );
     void this.sendTo(slot, {
       kind: 'ProposerElected',
+      generation: INVALID_GENERATION,
       term: this.term,
       startStreamingAt: start,
       termHistory: this.history,
@@ -696,6 +699,7 @@ export class Proposer {
           const wal = end > begin ? this.wal.read(begin, end) : EMPTY;
           batch.push({
             kind: 'AppendRequest',
+            generation: INVALID_GENERATION,
             term: this.term,
             termStartLsn: this.epochStart,
             beginLsn: begin,

@@ -4,6 +4,7 @@
 import type { ProtocolCodec } from './codec.js';
 import { ProtocolError } from './errors.js';
 import { v2Codec } from './v2/codec.js';
+import { v3Codec } from './v3/codec.js';
 
 export type { ProtocolCodec } from './codec.js';
 export * from './messages.js';
@@ -32,10 +33,16 @@ export { encodeAcceptorMessage } from './v2/encode-acceptor.js';
 export { encodeProposerMessage, encodeAppendRequestHeader } from './v2/encode-proposer.js';
 export { decodeAcceptorMessage } from './v2/decode-acceptor.js';
 
-/** The only version this safekeeper speaks today. */
+/** What START_WAL_PUSH means without options (Neon's default). */
 export const DEFAULT_PROTOCOL_VERSION = 2;
 
-const codecs: ReadonlyMap<number, ProtocolCodec> = new Map([[v2Codec.version, v2Codec]]);
+export { v2Codec, v3Codec };
+export * from './membership.js';
+
+const codecs: ReadonlyMap<number, ProtocolCodec> = new Map([
+  [v2Codec.version, v2Codec],
+  [v3Codec.version, v3Codec],
+]);
 
 export function supportedProtocolVersions(): number[] {
   return [...codecs.keys()];
@@ -45,9 +52,9 @@ export function supportedProtocolVersions(): number[] {
 export function codecForVersion(version: number): ProtocolCodec {
   const codec = codecs.get(version);
   if (codec) return codec;
-  const speaks = `this safekeeper speaks protocol version ${supportedProtocolVersions().join(', ')}`;
-  if (version === 3) {
-    throw new ProtocolError('proto_version', `protocol version 3 is not supported yet; ${speaks}`);
-  }
-  throw new ProtocolError('proto_version', `unsupported protocol version ${String(version)}; ${speaks}`);
+  // Neon's text, then what we do speak.
+  throw new ProtocolError(
+    'proto_version',
+    `unsupported protocol version ${String(version)}; this safekeeper speaks protocol versions ${supportedProtocolVersions().join(' and ')}`,
+  );
 }

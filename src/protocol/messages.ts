@@ -3,6 +3,7 @@
 // 32-char lowercase hex strings.
 
 import type { Lsn, Term } from '../lsn.js';
+import type { Generation, MembershipConfiguration } from './membership.js';
 
 /** One term-history entry: term `term` starts at `lsn`. */
 export interface TermLsn {
@@ -17,42 +18,53 @@ export type TermHistory = TermLsn[];
 
 export interface ProposerGreeting {
   kind: 'ProposerGreeting';
+  /** v2: the greeting's own protocol_version field. v3 has no such field: 3. */
   protocolVersion: number;
+  /** v3: the proposer's configuration (Neon's walproposer always sends the empty one); v2: empty. */
+  mconf: MembershipConfiguration;
   pgVersion: number;
   /** 16 bytes as 32 hex chars; logging only. */
   proposerId: string;
   systemId: bigint;
   tenantId: string;
   timelineId: string;
+  /** v2 only (v3: 1, PostgreSQL's only timeline id). */
   tli: number;
   walSegSize: number;
 }
 
 export interface VoteRequest {
   kind: 'VoteRequest';
+  /** v3; 0 on v2. */
+  generation: Generation;
   term: Term;
-  /** Sent by the C walproposer, ignored by the acceptor. 32 hex chars. */
+  /** Sent by the C walproposer, ignored by the acceptor. 32 hex chars (v3: zeros, not on the wire). */
   proposerId: string;
 }
 
 export interface ProposerElected {
   kind: 'ProposerElected';
+  /** v3; 0 on v2. */
+  generation: Generation;
   term: Term;
   startStreamingAt: Lsn;
   termHistory: TermHistory;
+  /** v2 only (v3: 0; its acceptor takes the first term-history entry's LSN). */
   timelineStartLsn: Lsn;
 }
 
 export interface AppendRequest {
   kind: 'AppendRequest';
+  /** v3; 0 on v2. */
+  generation: Generation;
   term: Term;
-  /** walproposer's epochStartLsn; ignored by the acceptor. */
+  /** walproposer's epochStartLsn; ignored by the acceptor. v2 only (v3: 0). */
   termStartLsn: Lsn;
   beginLsn: Lsn;
   endLsn: Lsn;
   commitLsn: Lsn;
   truncateLsn: Lsn;
-  /** 32 hex chars. */
+  /** 32 hex chars. v2 only (v3: zeros). */
   proposerUuid: string;
   /** WAL bytes [beginLsn, endLsn): views into the received frame, never a copy. */
   wal: WalBytes;
@@ -95,15 +107,20 @@ export interface AcceptorGreeting {
   kind: 'AcceptorGreeting';
   term: Term;
   nodeId: bigint;
+  /** The acceptor's current configuration; v3 only on the wire. */
+  mconf: MembershipConfiguration;
 }
 
 export interface VoteResponse {
   kind: 'VoteResponse';
+  /** The acceptor's generation; v3 only on the wire. */
+  generation: Generation;
   term: Term;
   voteGiven: boolean;
   flushLsn: Lsn;
   truncateLsn: Lsn;
   termHistory: TermHistory;
+  /** v2 only on the wire. */
   timelineStartLsn: Lsn;
 }
 
@@ -128,6 +145,8 @@ export interface PageserverFeedback {
 
 export interface AppendResponse {
   kind: 'AppendResponse';
+  /** The acceptor's generation when the reply was built; v3 only on the wire. */
+  generation: Generation;
   term: Term;
   flushLsn: Lsn;
   /** The persisted (control-file) commit_lsn. */

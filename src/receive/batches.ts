@@ -39,9 +39,9 @@ function timelineOf(session: WalPushSession): Timeline {
 /** One message through the acceptor rules; network appends never flush by themselves (Neon's NoFlush). */
 async function processOne(a: Acceptor, session: WalPushSession, msg: ProposerMessage): Promise<AcceptorMessage | null> {
   if (msg.kind === 'AppendRequest') return a.handleAppend(msg, { flush: false });
-  if (msg.kind !== 'ProposerElected') return a.process(msg, { expected: session.ttid });
+  if (msg.kind !== 'ProposerElected') return a.process(msg, { expected: session.ttid, protocolVersion: session.protocolVersion });
   const started = performance.now();
-  await a.handleElected(msg);
+  await a.handleElected(msg, session.protocolVersion);
   session.metrics?.miscOperationSeconds.observe({ operation: 'handle_elected' }, (performance.now() - started) / 1000);
   session.logger.info(
     { term: msg.term, start_streaming_at: formatLsn(msg.startStreamingAt), flush_lsn: formatLsn(a.flushLsn()) },
@@ -82,7 +82,7 @@ export async function greet(session: WalPushSession, timelines: Timelines): Prom
   const timeline = tl;
   const mark = session.inbox.lastTakenMark;
   const result = await timeline.run(async (a) => {
-    const reply = await a.handleGreeting(msg, session.ttid);
+    const reply = await a.handleGreeting(msg, session.ttid, session.protocolVersion);
     return { ...emptyResult(), replies: [reply], taken: 1, queued: session.inbox.length, progress: progressOf(a) };
   });
   session.release(mark);

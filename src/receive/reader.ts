@@ -10,10 +10,10 @@
 
 import { fromCallback } from 'xstate';
 import type { ConnectionEvent, ConnectionInput, ReaderEvent } from '../../machines/connection.js';
-import { decodeProposerMessage, walByteLength } from '../protocol/index.js';
+import { codecForVersion, walByteLength, type ProtocolCodec } from '../protocol/index.js';
 import { WireError } from '../wire/index.js';
 import { ReceiveRing } from './receive-ring.js';
-import type { SessionTable } from './session.js';
+import type { SessionTable, WalPushSession } from './session.js';
 import { readIntoBuffers } from './socket-reads.js';
 
 /**
@@ -75,7 +75,7 @@ export function readerActor(sessions: SessionTable) {
           const frame = frames.nextSplit(SPLIT_HEAD_BYTES, SPLIT_MIN_BYTES);
           if (!frame) break;
           if (frame.tag === 'd') {
-            const msg = decodeProposerMessage(frame.body, frame.tail ?? undefined);
+            const msg = codec(session).decodeProposerMessage(frame.body, frame.tail ?? undefined);
             inbox.push(msg, frames.consumed);
             queued++;
             bytes += QUEUED_MESSAGE_OVERHEAD + (msg.kind === 'AppendRequest' ? walByteLength(msg.wal) : 0);
@@ -179,4 +179,9 @@ export function readerActor(sessions: SessionTable) {
       socket.off('timeout', onTimeout);
     };
   });
+}
+
+/** The session's codec; a version we do not speak fails here, at the first message (Neon's order). */
+function codec(session: WalPushSession): ProtocolCodec {
+  return session.codec ?? codecForVersion(session.protocolVersion);
 }

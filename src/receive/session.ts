@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from '../log.js';
 import type { Ttid } from '../ids.js';
 import type { SafekeeperMetrics } from '../metrics.js';
+import { codecForVersion, type ProtocolCodec } from '../protocol/index.js';
 import type { Timeline } from '../timeline/timeline.js';
 import { BackendSerializer, SqlState, type FrameReader } from '../wire/index.js';
 import { Inbox } from './inbox.js';
@@ -21,6 +22,8 @@ export interface SessionInit {
   peer: string;
   appName: string | undefined;
   allowTimelineCreation: boolean;
+  /** From START_WAL_PUSH; fixed for the connection. */
+  protocolVersion: number;
   logger: Logger;
   metrics: SafekeeperMetrics | null;
   ioLabels: { client_az: string; sk_az: string; app_name: string; same_az: string };
@@ -34,6 +37,12 @@ export class WalPushSession {
   readonly peer: string;
   readonly appName: string | undefined;
   readonly allowTimelineCreation: boolean;
+  readonly protocolVersion: number;
+  /**
+   * The codec of protocolVersion; null for a version we do not speak, which (as in Neon) is only
+   * refused at the first CopyData: the client has already been told CopyBothResponse.
+   */
+  readonly codec: ProtocolCodec | null;
   readonly inbox = new Inbox();
   readonly metrics: SafekeeperMetrics | null;
   logger: Logger;
@@ -57,6 +66,14 @@ export class WalPushSession {
     this.peer = init.peer;
     this.appName = init.appName;
     this.allowTimelineCreation = init.allowTimelineCreation;
+    this.protocolVersion = init.protocolVersion;
+    let codec: ProtocolCodec | null = null;
+    try {
+      codec = codecForVersion(init.protocolVersion);
+    } catch {
+      codec = null;
+    }
+    this.codec = codec;
     this.logger = init.logger;
     this.metrics = init.metrics;
     this.ioLabels = init.ioLabels;

@@ -34,6 +34,8 @@ export interface HandedOverClient {
 export interface WalPushOptions {
   /** false: the greeting must find the timeline (created over HTTP), not create it. */
   allowTimelineCreation: boolean;
+  /** proto_version as asked; a version we do not speak fails at the first CopyData. */
+  protocolVersion: number;
 }
 
 export function startWalPush(client: HandedOverClient, ttid: Ttid, opts: WalPushOptions): WalPushSession {
@@ -50,6 +52,7 @@ export function startWalPush(client: HandedOverClient, ttid: Ttid, opts: WalPush
     peer: client.peer,
     appName: client.appName,
     allowTimelineCreation: opts.allowTimelineCreation,
+    protocolVersion: opts.protocolVersion,
     logger: client.logger,
     metrics: deps.metrics,
     ioLabels: {
@@ -60,7 +63,7 @@ export function startWalPush(client: HandedOverClient, ttid: Ttid, opts: WalPush
     },
   });
   deps.sessions.add(session);
-  client.logger.info({ peer: client.peer, app_name: client.appName }, 'START_WAL_PUSH');
+  client.logger.info({ peer: client.peer, app_name: client.appName, proto_version: opts.protocolVersion }, 'START_WAL_PUSH');
   deps.root.send({
     type: 'CONNECTION.ACCEPTED',
     input: { connId: client.connId, ttid: `${ttid.tenantId}/${ttid.timelineId}`, peer: client.peer },

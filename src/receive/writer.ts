@@ -5,7 +5,6 @@
 
 import { fromCallback } from 'xstate';
 import type { ConnectionInput, ConnectionSummary, WriterEvent } from '../../machines/connection.js';
-import { encodeAcceptorMessage } from '../protocol/index.js';
 import type { AcceptorMessage, AppendResponse, PageserverFeedback } from '../protocol/messages.js';
 import { copyDataHeader } from '../wire/index.js';
 import type { SessionTable, WalPushSession } from './session.js';
@@ -13,6 +12,7 @@ import type { SessionTable, WalPushSession } from './session.js';
 function writeReplies(session: WalPushSession, replies: readonly AcceptorMessage[]): void {
   const { socket } = session;
   if (session.isEnded || socket.destroyed || !socket.writable) return;
+  const { encodeAcceptorMessage } = session.codec!;
   if (replies.length === 1) {
     const body = encodeAcceptorMessage(replies[0]);
     socket.write(Buffer.concat([copyDataHeader(body.length), body]));

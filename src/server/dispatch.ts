@@ -44,15 +44,9 @@ export async function runCommand(client: Client, query: SafekeeperQuery, simple:
     } else {
       const ttid = requireTtid(client);
       if (query.kind === 'start_wal_push') {
-        if (query.protoVersion !== 2) {
-          throw new QueryError(
-            `START_WAL_PUSH with proto_version '${query.protoVersion}' is not supported: this safekeeper speaks protocol version 2 only`,
-            SqlState.FeatureNotSupported,
-          );
-        }
         // START_WAL_PUSH finishes when its connection does.
         finished = false;
-        const session = startWalPush(client, ttid, { allowTimelineCreation: query.allowTimelineCreation });
+        const session = startWalPush(client, ttid, { allowTimelineCreation: query.allowTimelineCreation, protocolVersion: query.protoVersion });
         void session.closed.then(() => m?.pgQueriesFinished.inc({ query: 'START_WAL_PUSH' }));
         return false;
       }

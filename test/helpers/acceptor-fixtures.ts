@@ -64,7 +64,7 @@ export function hist(...entries: [Term, Lsn][]): TermHistory {
 
 export function greeting(over: Partial<ProposerGreeting> = {}): ProposerGreeting {
   return {
-    kind: 'ProposerGreeting',
+    kind: 'ProposerGreeting', mconf: { generation: 0, members: [], newMembers: null },
     protocolVersion: 2,
     pgVersion: 150004,
     proposerId: 'bb'.repeat(16),
@@ -78,11 +78,11 @@ export function greeting(over: Partial<ProposerGreeting> = {}): ProposerGreeting
 }
 
 export function vote(term: Term): VoteRequest {
-  return { kind: 'VoteRequest', term, proposerId: 'bb'.repeat(16) };
+  return { kind: 'VoteRequest', generation: 0, term, proposerId: 'bb'.repeat(16) };
 }
 
 export function elected(term: Term, startStreamingAt: Lsn, termHistory: TermHistory, timelineStartLsn: Lsn): ProposerElected {
-  return { kind: 'ProposerElected', term, startStreamingAt, termHistory, timelineStartLsn };
+  return { kind: 'ProposerElected', generation: 0, term, startStreamingAt, termHistory, timelineStartLsn };
 }
 
 /** AppendRequest carrying (end - begin) bytes of `fill`. */
@@ -98,7 +98,7 @@ export function append(a: {
 }): AppendRequest {
   const end = a.end ?? a.begin;
   return {
-    kind: 'AppendRequest',
+    kind: 'AppendRequest', generation: 0,
     term: a.term,
     termStartLsn: a.termStart ?? 0n,
     beginLsn: a.begin,

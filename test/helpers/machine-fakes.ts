@@ -93,12 +93,12 @@ export const DEFAULT_INPUT: ConnectionInput = Object.freeze({ connId: 7, ttid: '
 // ---- sample replies and outcomes ----
 
 export function greetingReply(): AcceptorMessage {
-  return { kind: 'AcceptorGreeting', term: 1n, nodeId: 1n };
+  return { kind: 'AcceptorGreeting', mconf: { generation: 0, members: [], newMembers: null }, term: 1n, nodeId: 1n };
 }
 
 export function voteReply(voteGiven = true): AcceptorMessage {
   return {
-    kind: 'VoteResponse',
+    kind: 'VoteResponse', generation: 0,
     term: 2n,
     voteGiven,
     flushLsn: 0x1000000n,
@@ -109,7 +109,7 @@ export function voteReply(voteGiven = true): AcceptorMessage {
 }
 
 export function appendReply(flushLsn = 0x1000100n): AcceptorMessage {
-  return { kind: 'AppendResponse', term: 2n, flushLsn, commitLsn: 0x1000000n, hsFeedback: { ...EMPTY_HS_FEEDBACK } };
+  return { kind: 'AppendResponse', generation: 0, term: 2n, flushLsn, commitLsn: 0x1000000n, hsFeedback: { ...EMPTY_HS_FEEDBACK } };
 }
 
 export function outcome(fields: Partial<BatchOutcome> = {}): BatchOutcome {

@@ -331,7 +331,7 @@ export class RawProposer {
     await client.startWalPush();
     const p = new RawProposer(client, opts, options.seed ?? 7);
     client.send({
-      kind: 'ProposerGreeting',
+      kind: 'ProposerGreeting', mconf: { generation: 0, members: [], newMembers: null },
       protocolVersion: 2,
       pgVersion: opts.pgVersion,
       proposerId: p.proposerId,
@@ -344,12 +344,12 @@ export class RawProposer {
     const greeting = await client.nextAcceptorMessage();
     if (greeting.kind !== 'AcceptorGreeting') throw new Error(`expected AcceptorGreeting, got ${greeting.kind}`);
     p.greeting = greeting;
-    client.send({ kind: 'VoteRequest', term: opts.term, proposerId: p.proposerId });
+    client.send({ kind: 'VoteRequest', generation: 0, term: opts.term, proposerId: p.proposerId });
     const vote = await client.nextAcceptorMessage();
     if (vote.kind !== 'VoteResponse' || !vote.voteGiven) throw new Error(`vote not given: ${JSON.stringify(vote, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))}`);
     p.vote = vote;
     client.send({
-      kind: 'ProposerElected',
+      kind: 'ProposerElected', generation: 0,
       term: opts.term,
       startStreamingAt: FIRST_RECORD_LSN,
       termHistory: [{ term: opts.term, lsn: FIRST_RECORD_LSN }],
@@ -362,7 +362,7 @@ export class RawProposer {
   async append(bytes = 8192, recordSize?: number): Promise<AppendResponse> {
     const chunk = this.gen.generate(bytes, recordSize);
     this.client.send({
-      kind: 'AppendRequest',
+      kind: 'AppendRequest', generation: 0,
       term: this.opts.term,
       termStartLsn: FIRST_RECORD_LSN,
       beginLsn: chunk.beginLsn,
@@ -389,7 +389,7 @@ export class RawProposer {
   heartbeat(): void {
     const at = this.gen.lsn;
     this.client.send({
-      kind: 'AppendRequest',
+      kind: 'AppendRequest', generation: 0,
       term: this.opts.term,
       termStartLsn: FIRST_RECORD_LSN,
       beginLsn: at,

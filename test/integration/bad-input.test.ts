@@ -60,7 +60,7 @@ after(async () => {
 
 function greeting(tenantId: string, timelineId: string, over: Partial<ProposerGreeting> = {}): ProposerGreeting {
   return {
-    kind: 'ProposerGreeting',
+    kind: 'ProposerGreeting', mconf: { generation: 0, members: [], newMembers: null },
     protocolVersion: 2,
     pgVersion: 150002,
     proposerId: randomId(),
@@ -207,9 +207,9 @@ describe('bad input while a good stream is running', () => {
     const parts: Buffer[] = [];
     const frame = (msg: ProposerMessage) => new FrontendSerializer().copyData(encodeProposerMessage(msg)).flush();
     parts.push(frame(greeting(TENANT, tl)));
-    parts.push(frame({ kind: 'VoteRequest', term: 1n, proposerId }));
+    parts.push(frame({ kind: 'VoteRequest', generation: 0, term: 1n, proposerId }));
     parts.push(frame({
-      kind: 'ProposerElected',
+      kind: 'ProposerElected', generation: 0,
       term: 1n,
       startStreamingAt: FIRST_RECORD_LSN,
       termHistory: [{ term: 1n, lsn: FIRST_RECORD_LSN }],
@@ -219,7 +219,7 @@ describe('bad input while a good stream is running', () => {
     for (let i = 0; i < appends; i++) {
       const chunk = gen.generate(100);
       parts.push(frame({
-        kind: 'AppendRequest',
+        kind: 'AppendRequest', generation: 0,
         term: 1n,
         termStartLsn: FIRST_RECORD_LSN,
         beginLsn: chunk.beginLsn,
@@ -274,7 +274,7 @@ describe('bad input while a good stream is running', () => {
     assert.equal(g.kind, 'AcceptorGreeting');
     const wal = Buffer.alloc(64, 1);
     c.send({
-      kind: 'AppendRequest',
+      kind: 'AppendRequest', generation: 0,
       term: 1n,
       termStartLsn: FIRST_RECORD_LSN,
       beginLsn: FIRST_RECORD_LSN,
@@ -294,7 +294,7 @@ describe('bad input while a good stream is running', () => {
   test('a VoteRequest before the greeting', async () => {
     const tl = randomId();
     const c = await walPush(tl);
-    c.send({ kind: 'VoteRequest', term: 1n, proposerId: randomId() });
+    c.send({ kind: 'VoteRequest', generation: 0, term: 1n, proposerId: randomId() });
     await expectStreamError(c, tl, /^unexpected message VoteRequest term=1 instead of greeting$/);
     await expectTimelineAbsent(tl);
   });
@@ -303,7 +303,7 @@ describe('bad input while a good stream is running', () => {
     const tl = randomId();
     const c = await walPush(tl);
     const full = encodeProposerMessage({
-      kind: 'AppendRequest',
+      kind: 'AppendRequest', generation: 0,
       term: 1n,
       termStartLsn: FIRST_RECORD_LSN,
       beginLsn: FIRST_RECORD_LSN,
@@ -321,7 +321,7 @@ describe('bad input while a good stream is running', () => {
     const tl = randomId();
     const c = await walPush(tl);
     const full = encodeProposerMessage({
-      kind: 'AppendRequest',
+      kind: 'AppendRequest', generation: 0,
       term: 1n,
       termStartLsn: FIRST_RECORD_LSN,
       beginLsn: FIRST_RECORD_LSN,
@@ -375,7 +375,7 @@ describe('bad input while a good stream is running', () => {
     const c = await walPush(tl);
     c.send(greeting(TENANT, tl));
     assert.equal((await c.nextAcceptorMessage()).kind, 'AcceptorGreeting');
-    const vote = encodeProposerMessage({ kind: 'VoteRequest', term: 1n, proposerId: randomId() });
+    const vote = encodeProposerMessage({ kind: 'VoteRequest', generation: 0, term: 1n, proposerId: randomId() });
     c.sendCopyData(Buffer.concat([vote, Buffer.from([1, 2, 3])]));
     await expectStreamError(c, tl, /VoteRequest has 3 unexpected trailing bytes \(35 bytes, expected exactly 32\)/);
     // The vote was never processed.
@@ -430,21 +430,23 @@ describe('bad input while a good stream is running', () => {
     await c.close();
   });
 
-  test("START_WAL_PUSH (proto_version '3') is refused clearly; the connection stays usable", async () => {
+  test("START_WAL_PUSH (proto_version '9'): CopyBothResponse, then the first CopyData fails (Neon's order)", async () => {
     const tl = randomId();
     const c = await connect();
     await c.startup({ tenantId: TENANT, timelineId: tl });
-    const r = await c.query("START_WAL_PUSH (proto_version '3')");
+    await c.startWalPush("START_WAL_PUSH (proto_version '9')");
+    c.sendCopyData(Buffer.from('g'));
+    await expectStreamError(c, tl, /unsupported protocol version 9/);
+    await expectTimelineAbsent(tl);
+  });
+
+  test("a bad START_WAL_PUSH option is a query error before CopyBoth; the connection stays usable", async () => {
+    const tl = randomId();
+    const c = await connect();
+    await c.startup({ tenantId: TENANT, timelineId: tl });
+    const r = await c.query("START_WAL_PUSH (allow_timeline_creation 'False')");
     assert.deepEqual(r.messages.map((m) => m.kind), ['error', 'readyForQuery']);
-    assert.equal(r.error?.code, '0A000');
-    assert.equal(
-      r.error?.message,
-      "START_WAL_PUSH with proto_version '3' is not supported: this safekeeper speaks protocol version 2 only",
-    );
-    const line = await server.waitForLog((l) => l.msg === 'query failed' && l.ttid === `${TENANT}/${tl}`);
-    assert.match(String(line.err), /proto_version '3'/);
-    assert.equal(typeof line.conn_id, 'number');
-    // Usable: a v2 START_WAL_PUSH on the same connection is accepted.
+    assert.match(String(r.error?.message), /^failed to parse allow_timeline_creation value 'False' in command/);
     assert.equal((await c.query('set datestyle to ISO')).commandTag, 'SELECT 1');
     await c.startWalPush("START_WAL_PUSH (proto_version '2')");
     await c.close();

@@ -88,7 +88,7 @@ describe('§1 greeting', () => {
   test('replies with the persisted term and node id; nothing persisted', async () => {
     const n = newNode({ nodeId: 7n });
     assert.deepEqual(await n.acc.handleGreeting(greeting(), { tenantId: TENANT, timelineId: TIMELINE }), {
-      kind: 'AcceptorGreeting',
+      kind: 'AcceptorGreeting', mconf: { generation: 0, members: [], newMembers: null },
       term: 0n,
       nodeId: 7n,
     });
@@ -195,7 +195,7 @@ describe('§2 VoteRequest', () => {
     const r = await p;
     assert.equal(n.control.persisted.acceptorState.term, 3n);
     assert.deepEqual(r, {
-      kind: 'VoteResponse',
+      kind: 'VoteResponse', generation: 0,
       term: 3n,
       voteGiven: true,
       flushLsn: 0n,
@@ -235,7 +235,7 @@ describe('§2 VoteRequest', () => {
     const r = await n.acc.handleVoteRequest(vote(2n));
     assert.equal(n.wal.fsyncs, fsyncs + 1);
     assert.deepEqual(r, {
-      kind: 'VoteResponse',
+      kind: 'VoteResponse', generation: 0,
       term: 2n,
       voteGiven: true,
       flushLsn: L1,
@@ -384,7 +384,7 @@ describe('§4 AppendRequest', () => {
     const n = await streamingNode();
     await n.acc.handleVoteRequest(vote(3n));
     const r = await n.acc.handleAppend(append({ term: 1n, begin: L2, end: L3, commit: L2, truncate: L2 }), { flush: false });
-    assert.deepEqual(r, { kind: 'AppendResponse', term: 3n, flushLsn: 0n, commitLsn: 0n, hsFeedback: { ...EMPTY_HS_FEEDBACK } });
+    assert.deepEqual(r, { kind: 'AppendResponse', generation: 0, term: 3n, flushLsn: 0n, commitLsn: 0n, hsFeedback: { ...EMPTY_HS_FEEDBACK } });
     assert.equal(n.wal.writeLsn(), L2);
     assert.equal(n.acc.commitLsn, S);
     assert.equal(n.acc.peerHorizonLsn, S);
@@ -393,7 +393,7 @@ describe('§4 AppendRequest', () => {
     assert.equal(r2?.term, 3n);
     assert.equal(r2?.flushLsn, 0n);
     // FlushWAL afterwards gives the old proposer a normal reply with the higher term.
-    assert.deepEqual(await n.acc.flushWal(), { kind: 'AppendResponse', term: 3n, flushLsn: L2, commitLsn: S, hsFeedback: { ...EMPTY_HS_FEEDBACK } });
+    assert.deepEqual(await n.acc.flushWal(), { kind: 'AppendResponse', generation: 0, term: 3n, flushLsn: L2, commitLsn: S, hsFeedback: { ...EMPTY_HS_FEEDBACK } });
   });
 
   test('no-flush append: no reply while flush does not move; FlushWAL replies always', async () => {
@@ -401,7 +401,7 @@ describe('§4 AppendRequest', () => {
     assert.equal(await n.acc.handleAppend(append({ term: 1n, begin: L2, end: L3 }), { flush: false }), null);
     assert.equal(n.acc.flushLsn(), L2);
     const fsyncs = n.wal.fsyncs;
-    assert.deepEqual(await n.acc.flushWal(), { kind: 'AppendResponse', term: 1n, flushLsn: L3, commitLsn: S, hsFeedback: { ...EMPTY_HS_FEEDBACK } });
+    assert.deepEqual(await n.acc.flushWal(), { kind: 'AppendResponse', generation: 0, term: 1n, flushLsn: L3, commitLsn: S, hsFeedback: { ...EMPTY_HS_FEEDBACK } });
     assert.equal(n.wal.fsyncs, fsyncs + 1);
     assert.equal((await n.acc.flushWal()).flushLsn, L3);
     assert.equal(n.wal.fsyncs, fsyncs + 1, 'nothing to flush: no fsync, still a reply');

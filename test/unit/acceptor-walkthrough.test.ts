@@ -24,7 +24,7 @@ function world(): World {
 }
 
 function ar(term: bigint, flushLsn: bigint, commitLsn: bigint): AppendResponse {
-  return { kind: 'AppendResponse', term, flushLsn, commitLsn, hsFeedback: { ...EMPTY_HS_FEEDBACK } };
+  return { kind: 'AppendResponse', generation: 0, term, flushLsn, commitLsn, hsFeedback: { ...EMPTY_HS_FEEDBACK } };
 }
 
 /** What the WalAcceptor does with a network append: no-flush (no reply expected), then FlushWAL. */
@@ -36,11 +36,11 @@ async function deliver(n: Node, msg: Parameters<typeof append>[0]): Promise<Appe
 async function step1(w: World): Promise<void> {
   for (const [name, n] of Object.entries(w)) {
     const nodeId = BigInt(' ABC'.indexOf(name));
-    assert.deepEqual(await n.acc.handleGreeting(greeting()), { kind: 'AcceptorGreeting', term: 0n, nodeId });
+    assert.deepEqual(await n.acc.handleGreeting(greeting()), { kind: 'AcceptorGreeting', mconf: { generation: 0, members: [], newMembers: null }, term: 0n, nodeId });
   }
   for (const n of Object.values(w)) {
     assert.deepEqual(await n.acc.handleVoteRequest(vote(1n)), {
-      kind: 'VoteResponse',
+      kind: 'VoteResponse', generation: 0,
       term: 1n,
       voteGiven: true,
       flushLsn: 0n,
@@ -85,7 +85,7 @@ async function step3Election(w: World): Promise<void> {
     A: await A.acc.handleVoteRequest(vote(2n)),
     C: await C.acc.handleVoteRequest(vote(2n)),
   };
-  const base = { kind: 'VoteResponse', term: 2n, voteGiven: true, termHistory: hist([1n, S]), timelineStartLsn: S };
+  const base = { kind: 'VoteResponse', generation: 0, term: 2n, voteGiven: true, termHistory: hist([1n, S]), timelineStartLsn: S };
   assert.deepEqual(votes.A, { ...base, flushLsn: L3, truncateLsn: L1 });
   assert.deepEqual(votes.C, { ...base, flushLsn: L1, truncateLsn: S });
 
@@ -201,7 +201,7 @@ describe('§11 walk-through', () => {
     for (const n of [A, B, C]) assert.equal((await n.acc.handleGreeting(greeting())).term, 2n);
     for (const n of [A, B, C]) {
       assert.deepEqual(await n.acc.handleVoteRequest(vote(3n)), {
-        kind: 'VoteResponse',
+        kind: 'VoteResponse', generation: 0,
         term: 3n,
         voteGiven: true,
         flushLsn: L3,
@@ -309,7 +309,7 @@ describe('§11 variants', () => {
     await step3Election(w);
     const writes = w.A.control.writes;
     assert.deepEqual(await w.A.acc.handleVoteRequest(vote(2n)), {
-      kind: 'VoteResponse',
+      kind: 'VoteResponse', generation: 0,
       term: 2n,
       voteGiven: false,
       flushLsn: L3,

@@ -217,13 +217,13 @@ describe('PgConnection START_WAL_PUSH', () => {
         assert.equal(q.body.toString('hex'), session.find((e) => e.type === 'Q')!.hex);
         c.write(c.be.copyBothResponse().flush());
         got.push((await c.expectFrame('d')).body);
-        c.write(c.be.copyData(encodeAcceptorMessage({ kind: 'AcceptorGreeting', term: 7n, nodeId: 3n })).flush());
+        c.write(c.be.copyData(encodeAcceptorMessage({ kind: 'AcceptorGreeting', mconf: { generation: 0, members: [], newMembers: null }, term: 7n, nodeId: 3n })).flush());
         got.push((await c.expectFrame('d')).body);
         c.write(
           c.be
             .copyData(
               encodeAcceptorMessage({
-                kind: 'AppendResponse',
+                kind: 'AppendResponse', generation: 0,
                 term: 7n,
                 flushLsn: 0x1000100n,
                 commitLsn: 0x1000028n,
@@ -240,7 +240,7 @@ describe('PgConnection START_WAL_PUSH', () => {
     const conn = await PgConnection.connect({ host: '127.0.0.1', port: server.port, ...ttid });
     await conn.startWalPush();
     await conn.send({
-      kind: 'ProposerGreeting',
+      kind: 'ProposerGreeting', mconf: { generation: 0, members: [], newMembers: null },
       protocolVersion: 2,
       pgVersion: 150018,
       proposerId: 'a02b053b39b5e363697697b0b29d4e4c',
@@ -251,10 +251,10 @@ describe('PgConnection START_WAL_PUSH', () => {
       walSegSize: 16 * 1024 * 1024,
     });
     const g = await conn.next();
-    assert.deepEqual(g, { kind: 'AcceptorGreeting', term: 7n, nodeId: 3n });
+    assert.deepEqual(g, { kind: 'AcceptorGreeting', mconf: { generation: 0, members: [], newMembers: null }, term: 7n, nodeId: 3n });
     const wal = Buffer.alloc(0x1000100 - 0x1000028, 0xab);
     await conn.send({
-      kind: 'AppendRequest',
+      kind: 'AppendRequest', generation: 0,
       term: 7n,
       termStartLsn: 0x1000028n,
       beginLsn: 0x1000028n,
@@ -326,7 +326,7 @@ describe('PgConnection START_WAL_PUSH', () => {
     const conn = await PgConnection.connect({ host: '127.0.0.1', port, ...ttid });
     await conn.startWalPush();
     await assert.rejects(conn.next(), (e: unknown) => e instanceof ConnectionError && e.kind === 'eof');
-    await assert.rejects(conn.send({ kind: 'VoteRequest', term: 1n, proposerId: '00'.repeat(16) }), ConnectionError);
+    await assert.rejects(conn.send({ kind: 'VoteRequest', generation: 0, term: 1n, proposerId: '00'.repeat(16) }), ConnectionError);
   });
 
   test('a malformed acceptor message is a ProtocolError and closes the connection', async () => {
@@ -334,7 +334,7 @@ describe('PgConnection START_WAL_PUSH', () => {
       await c.acceptStartup();
       await c.expectFrame('Q');
       c.write(c.be.copyBothResponse().flush());
-      const good = encodeAcceptorMessage({ kind: 'AcceptorGreeting', term: 1n, nodeId: 1n });
+      const good = encodeAcceptorMessage({ kind: 'AcceptorGreeting', mconf: { generation: 0, members: [], newMembers: null }, term: 1n, nodeId: 1n });
       c.write(c.be.copyData(Buffer.concat([good, Buffer.from([0])])).flush());
       await c.next();
     });
@@ -361,7 +361,7 @@ describe('PgConnection START_WAL_PUSH', () => {
     let sent = 0;
     for (let i = 0; i < 2048 && !blocked; i++) {
       const p = conn.send({
-        kind: 'AppendRequest',
+        kind: 'AppendRequest', generation: 0,
         term: 1n,
         termStartLsn: 0n,
         beginLsn: lsn,

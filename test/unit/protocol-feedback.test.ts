@@ -31,7 +31,7 @@ const FB: PageserverFeedback = {
 };
 
 const respWith = (fb: PageserverFeedback): AppendResponse => ({
-  kind: 'AppendResponse',
+  kind: 'AppendResponse', generation: 0,
   term: 4n,
   flushLsn: 0x2000000n,
   commitLsn: 0x1800000n,

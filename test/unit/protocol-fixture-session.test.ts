@@ -50,7 +50,7 @@ describe('captured walproposer v2 session', () => {
     const decoded = clientMsgs.map((b) => decodeProposerMessage(b));
     const expected: ProposerMessage[] = [
       {
-        kind: 'ProposerGreeting',
+        kind: 'ProposerGreeting', mconf: { generation: 0, members: [], newMembers: null },
         protocolVersion: 2,
         pgVersion: 150018,
         proposerId: PROPOSER_UUID,
@@ -60,16 +60,16 @@ describe('captured walproposer v2 session', () => {
         tli: 1,
         walSegSize: 16 * 1024 * 1024,
       },
-      { kind: 'VoteRequest', term: 1n, proposerId: PROPOSER_UUID },
+      { kind: 'VoteRequest', generation: 0, term: 1n, proposerId: PROPOSER_UUID },
       {
-        kind: 'ProposerElected',
+        kind: 'ProposerElected', generation: 0,
         term: 1n,
         startStreamingAt: START,
         termHistory: [{ term: 1n, lsn: START }],
         timelineStartLsn: START,
       },
       {
-        kind: 'AppendRequest',
+        kind: 'AppendRequest', generation: 0,
         term: 1n,
         termStartLsn: START,
         beginLsn: START,
@@ -80,7 +80,7 @@ describe('captured walproposer v2 session', () => {
         wal: Buffer.alloc(0),
       },
       {
-        kind: 'AppendRequest',
+        kind: 'AppendRequest', generation: 0,
         term: 1n,
         termStartLsn: START,
         beginLsn: END,
@@ -103,9 +103,9 @@ describe('captured walproposer v2 session', () => {
   test('server replies decode to the expected values and re-encode byte-identically', () => {
     const decoded = serverMsgs.map((b) => decodeAcceptorMessage(b));
     const expected: AcceptorMessage[] = [
-      { kind: 'AcceptorGreeting', term: 0n, nodeId: 1n },
+      { kind: 'AcceptorGreeting', mconf: { generation: 0, members: [], newMembers: null }, term: 0n, nodeId: 1n },
       {
-        kind: 'VoteResponse',
+        kind: 'VoteResponse', generation: 0,
         term: 1n,
         voteGiven: true,
         flushLsn: 0n,
@@ -114,7 +114,7 @@ describe('captured walproposer v2 session', () => {
         timelineStartLsn: 0n,
       },
       {
-        kind: 'AppendResponse',
+        kind: 'AppendResponse', generation: 0,
         term: 1n,
         flushLsn: END,
         commitLsn: START,

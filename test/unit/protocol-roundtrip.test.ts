@@ -23,7 +23,7 @@ const ID_B = 'ffeeddccbbaa99887766554433221100';
 
 const proposerMessages: ProposerMessage[] = [
   {
-    kind: 'ProposerGreeting',
+    kind: 'ProposerGreeting', mconf: { generation: 0, members: [], newMembers: null },
     protocolVersion: 2,
     pgVersion: 170004,
     proposerId: ID_A,
@@ -33,9 +33,9 @@ const proposerMessages: ProposerMessage[] = [
     tli: 0xfffffffe,
     walSegSize: 1 << 30,
   },
-  { kind: 'VoteRequest', term: BIG, proposerId: ID_B },
+  { kind: 'VoteRequest', generation: 0, term: BIG, proposerId: ID_B },
   {
-    kind: 'ProposerElected',
+    kind: 'ProposerElected', generation: 0,
     term: BIG,
     startStreamingAt: BIG + 2n,
     termHistory: [
@@ -46,14 +46,14 @@ const proposerMessages: ProposerMessage[] = [
     timelineStartLsn: U64_MAX,
   },
   {
-    kind: 'ProposerElected',
+    kind: 'ProposerElected', generation: 0,
     term: 7n,
     startStreamingAt: 0n,
     termHistory: [],
     timelineStartLsn: 0n,
   },
   {
-    kind: 'AppendRequest',
+    kind: 'AppendRequest', generation: 0,
     term: BIG,
     termStartLsn: BIG,
     beginLsn: BIG,
@@ -64,7 +64,7 @@ const proposerMessages: ProposerMessage[] = [
     wal: Buffer.from([1, 2, 3, 4, 5]),
   },
   {
-    kind: 'AppendRequest',
+    kind: 'AppendRequest', generation: 0,
     term: 1n,
     termStartLsn: 0n,
     beginLsn: 0x2000000n,
@@ -77,7 +77,7 @@ const proposerMessages: ProposerMessage[] = [
 ];
 
 const twoEntryVote: VoteResponse = {
-  kind: 'VoteResponse',
+  kind: 'VoteResponse', generation: 0,
   term: 5n,
   voteGiven: true,
   flushLsn: 0x3000000n,
@@ -90,18 +90,18 @@ const twoEntryVote: VoteResponse = {
 };
 
 const acceptorMessages: AcceptorMessage[] = [
-  { kind: 'AcceptorGreeting', term: BIG, nodeId: U64_MAX },
+  { kind: 'AcceptorGreeting', mconf: { generation: 0, members: [], newMembers: null }, term: BIG, nodeId: U64_MAX },
   twoEntryVote,
   { ...twoEntryVote, voteGiven: false, termHistory: [], term: BIG, flushLsn: BIG },
   {
-    kind: 'AppendResponse',
+    kind: 'AppendResponse', generation: 0,
     term: BIG,
     flushLsn: BIG + 1n,
     commitLsn: BIG + 2n,
     hsFeedback: { ts: -1234567n, xmin: BIG, catalogXmin: (5n << 32n) | 77n },
   },
   {
-    kind: 'AppendResponse',
+    kind: 'AppendResponse', generation: 0,
     term: 2n,
     flushLsn: 10n,
     commitLsn: 9n,
@@ -155,21 +155,22 @@ describe('v2 round trips', () => {
   });
 
   test('u64 above 2^53 lands on the wire exactly (no float rounding)', () => {
-    const b = encodeProposerMessage({ kind: 'VoteRequest', term: BIG, proposerId: ID_A });
+    const b = encodeProposerMessage({ kind: 'VoteRequest', generation: 0, term: BIG, proposerId: ID_A });
     assert.equal(b.subarray(8, 16).toString('hex'), 'f0ffffffffffffff');
     const back = decodeProposerMessage(b);
     assert.equal(back.kind === 'VoteRequest' && back.term, BIG);
   });
 
-  test('codecForVersion(2) is the v2 codec; 3 and others refused clearly', () => {
+  test('codecForVersion: 2 and 3 are the v2 and v3 codecs; others refused with Neon\'s text', () => {
     const c = codecForVersion(2);
     assert.equal(c.version, 2);
     assert.equal(c.decodeProposerMessage, decodeProposerMessage);
     assert.equal(c.encodeAcceptorMessage, encodeAcceptorMessage);
     assert.deepEqual(c.decodeAcceptorMessage(c.encodeAcceptorMessage(twoEntryVote)), twoEntryVote);
-    assert.throws(() => codecForVersion(3), {
+    assert.equal(codecForVersion(3).version, 3);
+    assert.throws(() => codecForVersion(9), {
       name: 'ProtocolError',
-      message: 'protocol version 3 is not supported yet; this safekeeper speaks protocol version 2',
+      message: 'unsupported protocol version 9; this safekeeper speaks protocol versions 2 and 3',
     });
     for (const v of [0, 1, 4, Number.NaN]) {
       assert.throws(

@@ -86,7 +86,7 @@ describe('decodeProposerMessage validation', () => {
   });
 
   test('VoteRequest must be exactly 32 bytes (term + proposer id)', () => {
-    assert.deepEqual(decodeProposerMessage(VOTE), { kind: 'VoteRequest', term: 1n, proposerId: UUID });
+    assert.deepEqual(decodeProposerMessage(VOTE), { kind: 'VoteRequest', generation: 0, term: 1n, proposerId: UUID });
     // Neon's Rust parser would accept this 16-byte form; the C walproposer never sends it.
     rejects(() => decodeProposerMessage(VOTE.subarray(0, 16)), 'VoteRequest.proposer_id', /not complete: 16 bytes, expected 32/);
     rejects(() => decodeProposerMessage(VOTE.subarray(0, 12)), 'VoteRequest.term', /not complete/);
@@ -137,7 +137,7 @@ describe('decodeProposerMessage validation', () => {
 describe('decodeAcceptorMessage validation', () => {
   const greeting = hex('6700000000000000' + u64(1n) + u64(2n));
   const vote = encodeAcceptorMessage({
-    kind: 'VoteResponse',
+    kind: 'VoteResponse', generation: 0,
     term: 1n,
     voteGiven: true,
     flushLsn: 0n,
@@ -146,7 +146,7 @@ describe('decodeAcceptorMessage validation', () => {
     timelineStartLsn: 0n,
   });
   const append = encodeAcceptorMessage({
-    kind: 'AppendResponse',
+    kind: 'AppendResponse', generation: 0,
     term: 1n,
     flushLsn: 1n,
     commitLsn: 1n,
@@ -181,7 +181,7 @@ describe('decodeAcceptorMessage validation', () => {
 
 describe('encoding refuses values that do not fit', () => {
   const append: AppendRequest = {
-    kind: 'AppendRequest',
+    kind: 'AppendRequest', generation: 0,
     term: 1n,
     termStartLsn: 0n,
     beginLsn: 0x100n,
@@ -193,23 +193,23 @@ describe('encoding refuses values that do not fit', () => {
   };
 
   test('u64 overflow and negatives', () => {
-    rejects(() => encodeProposerMessage({ kind: 'VoteRequest', term: 1n << 64n, proposerId: UUID }), 'VoteRequest.term', /18446744073709551616 does not fit in u64/);
-    rejects(() => encodeProposerMessage({ kind: 'VoteRequest', term: -1n, proposerId: UUID }), 'VoteRequest.term', /-1 does not fit in u64/);
-    rejects(() => encodeAcceptorMessage({ kind: 'AcceptorGreeting', term: 0n, nodeId: 1n << 64n }), 'AcceptorGreeting.node_id', /does not fit in u64/);
+    rejects(() => encodeProposerMessage({ kind: 'VoteRequest', generation: 0, term: 1n << 64n, proposerId: UUID }), 'VoteRequest.term', /18446744073709551616 does not fit in u64/);
+    rejects(() => encodeProposerMessage({ kind: 'VoteRequest', generation: 0, term: -1n, proposerId: UUID }), 'VoteRequest.term', /-1 does not fit in u64/);
+    rejects(() => encodeAcceptorMessage({ kind: 'AcceptorGreeting', mconf: { generation: 0, members: [], newMembers: null }, term: 0n, nodeId: 1n << 64n }), 'AcceptorGreeting.node_id', /does not fit in u64/);
     rejects(
-      () => encodeAcceptorMessage({ kind: 'AppendResponse', term: 1n, flushLsn: -5n, commitLsn: 0n, hsFeedback: { ts: 0n, xmin: 0n, catalogXmin: 0n } }),
+      () => encodeAcceptorMessage({ kind: 'AppendResponse', generation: 0, term: 1n, flushLsn: -5n, commitLsn: 0n, hsFeedback: { ts: 0n, xmin: 0n, catalogXmin: 0n } }),
       'AppendResponse.flush_lsn',
       /does not fit in u64/,
     );
     rejects(
-      () => encodeAcceptorMessage({ kind: 'AppendResponse', term: 1n, flushLsn: 0n, commitLsn: 0n, hsFeedback: { ts: 1n << 63n, xmin: 0n, catalogXmin: 0n } }),
+      () => encodeAcceptorMessage({ kind: 'AppendResponse', generation: 0, term: 1n, flushLsn: 0n, commitLsn: 0n, hsFeedback: { ts: 1n << 63n, xmin: 0n, catalogXmin: 0n } }),
       'AppendResponse.hs_feedback.ts',
       /does not fit in i64/,
     );
     rejects(
       () =>
         encodeAcceptorMessage({
-          kind: 'VoteResponse',
+          kind: 'VoteResponse', generation: 0,
           term: 1n,
           voteGiven: false,
           flushLsn: 0n,

@@ -28,7 +28,7 @@ const GREETING_HEX = `
   f6 fa fe eb 32 39 69 5c 01 00 00 00 00 00 00 01`;
 
 const GREETING: ProposerGreeting = {
-  kind: 'ProposerGreeting',
+  kind: 'ProposerGreeting', mconf: { generation: 0, members: [], newMembers: null },
   protocolVersion: 2,
   pgVersion: 160002,
   proposerId: range(0x10, 0x1f),
@@ -48,7 +48,7 @@ const APPEND_HEX = `
   a8 a9 aa ab ac ad ae af b0 b1 b2 b3 b4 b5 b6 b7`;
 
 const APPEND: AppendRequest = {
-  kind: 'AppendRequest',
+  kind: 'AppendRequest', generation: 0,
   term: 3n,
   termStartLsn: parseLsn('0/1696F00'),
   beginLsn: parseLsn('0/1696F28'),
@@ -66,7 +66,7 @@ const RESPONSE_HEX = `
   00 00 00 00 00 00 00 00`;
 
 const RESPONSE: AppendResponse = {
-  kind: 'AppendResponse',
+  kind: 'AppendResponse', generation: 0,
   term: 3n,
   flushLsn: parseLsn('0/1696F40'),
   commitLsn: parseLsn('0/1696F28'),

@@ -27,7 +27,7 @@ const UUID = 'ab'.repeat(16);
 
 function appendRequest(wal: Buffer, begin = 0x1000028n): AppendRequest {
   return {
-    kind: 'AppendRequest',
+    kind: 'AppendRequest', generation: 0,
     term: 3n,
     termStartLsn: begin,
     beginLsn: begin,
@@ -108,7 +108,7 @@ describe('split CopyData frames', () => {
   test('a split frame that is not an AppendRequest is joined and decoded as usual', () => {
     // A ProposerElected with a long term history: legal, large, and not WAL.
     const history = Array.from({ length: 600 }, (_, i) => ({ term: BigInt(i + 1), lsn: BigInt(i * 16) }));
-    const elected = encodeProposerMessage({ kind: 'ProposerElected', term: 601n, startStreamingAt: 0x1000n, termHistory: history, timelineStartLsn: 0x28n });
+    const elected = encodeProposerMessage({ kind: 'ProposerElected', generation: 0, term: 601n, startStreamingAt: 0x1000n, termHistory: history, timelineStartLsn: 0x28n });
     const f = regularFramer();
     for (const c of chunked(copyData(elected), 3000)) f.push(c);
     const frame = f.nextSplit(HEAD, MIN_SPLIT)!;

@@ -3,6 +3,7 @@
 
 import type { AcceptorGreeting, AcceptorMessage, AppendResponse, VoteResponse } from '../messages.js';
 import { ProtocolError } from '../errors.js';
+import { emptyMconf, INVALID_GENERATION } from '../membership.js';
 import { decodeFeedback } from '../feedback.js';
 import { tagChar } from '../values.js';
 import {
@@ -47,7 +48,7 @@ function decodeAcceptorGreeting(body: Buffer): AcceptorGreeting {
   checkTagUpperBytes(body, 'AcceptorGreeting');
   requireLength(body, ACCEPTOR_GREETING_SIZE, 'AcceptorGreeting', ACCEPTOR_GREETING_FIELDS);
   rejectTrailing(body, ACCEPTOR_GREETING_SIZE, 'AcceptorGreeting');
-  return { kind: 'AcceptorGreeting', term: body.readBigUInt64LE(8), nodeId: body.readBigUInt64LE(16) };
+  return { kind: 'AcceptorGreeting', term: body.readBigUInt64LE(8), nodeId: body.readBigUInt64LE(16), mconf: emptyMconf() };
 }
 
 function decodeVoteResponse(body: Buffer): VoteResponse {
@@ -64,6 +65,7 @@ function decodeVoteResponse(body: Buffer): VoteResponse {
   rejectTrailing(body, end + 8, 'VoteResponse');
   return {
     kind: 'VoteResponse',
+    generation: INVALID_GENERATION,
     term: body.readBigUInt64LE(8),
     voteGiven: voteGiven === 1n,
     flushLsn: body.readBigUInt64LE(24),
@@ -78,6 +80,7 @@ function decodeAppendResponse(body: Buffer): AppendResponse {
   requireLength(body, APPEND_RESPONSE_FIXED_SIZE, 'AppendResponse', APPEND_RESPONSE_FIELDS);
   const msg: AppendResponse = {
     kind: 'AppendResponse',
+    generation: INVALID_GENERATION,
     term: body.readBigUInt64LE(8),
     flushLsn: body.readBigUInt64LE(16),
     commitLsn: body.readBigUInt64LE(24),

@@ -4,6 +4,7 @@
 
 import { WalPieces, type AppendRequest, type ProposerElected, type ProposerGreeting, type ProposerMessage, type VoteRequest } from '../messages.js';
 import { ProtocolError } from '../errors.js';
+import { emptyMconf, INVALID_GENERATION } from '../membership.js';
 import { readHexId, tagChar } from '../values.js';
 import {
   APPEND_REQUEST_FIELDS,
@@ -55,6 +56,7 @@ function decodeGreeting(body: Buffer): ProposerGreeting {
   return {
     kind: 'ProposerGreeting',
     protocolVersion: body.readUInt32LE(8),
+    mconf: emptyMconf(),
     pgVersion: body.readUInt32LE(12),
     proposerId: readHexId(body, 16),
     systemId: body.readBigUInt64LE(32),
@@ -71,7 +73,7 @@ function decodeVoteRequest(body: Buffer): VoteRequest {
   // Neon's parser reads only the term, but the C struct always carries the proposer id too.
   requireLength(body, VOTE_REQUEST_SIZE, 'VoteRequest', VOTE_REQUEST_FIELDS);
   rejectTrailing(body, VOTE_REQUEST_SIZE, 'VoteRequest');
-  return { kind: 'VoteRequest', term: body.readBigUInt64LE(8), proposerId: readHexId(body, 16) };
+  return { kind: 'VoteRequest', generation: INVALID_GENERATION, term: body.readBigUInt64LE(8), proposerId: readHexId(body, 16) };
 }
 
 function decodeElected(body: Buffer): ProposerElected {
@@ -89,7 +91,7 @@ function decodeElected(body: Buffer): ProposerElected {
   }
   const timelineStartLsn = body.readBigUInt64LE(end);
   rejectTrailing(body, end + 8, 'ProposerElected');
-  return { kind: 'ProposerElected', term, startStreamingAt, termHistory: history, timelineStartLsn };
+  return { kind: 'ProposerElected', generation: INVALID_GENERATION, term, startStreamingAt, termHistory: history, timelineStartLsn };
 }
 
 function decodeAppendRequest(body: Buffer, tail: readonly Buffer[] | undefined): AppendRequest {
@@ -119,6 +121,7 @@ function decodeAppendRequest(body: Buffer, tail: readonly Buffer[] | undefined):
   }
   return {
     kind: 'AppendRequest',
+    generation: INVALID_GENERATION,
     term: body.readBigUInt64LE(8),
     termStartLsn: body.readBigUInt64LE(16),
     beginLsn,

@@ -1,0 +1,16 @@
+// The protocol v3 codec as one object, registered by ../index.ts.
+
+import type { ProtocolCodec } from '../codec.js';
+import { decodeAcceptorMessage } from './decode-acceptor.js';
+import { decodeProposerMessage } from './decode-proposer.js';
+import { encodeAcceptorMessage } from './encode-acceptor.js';
+import { encodeAppendRequestHeader, encodeProposerMessage } from './encode-proposer.js';
+
+export const v3Codec: ProtocolCodec = Object.freeze({
+  version: 3,
+  decodeProposerMessage,
+  encodeAcceptorMessage,
+  encodeProposerMessage,
+  encodeAppendRequestHeader,
+  decodeAcceptorMessage,
+});
