@@ -21,7 +21,7 @@ import {
   type VoteRequest,
   type VoteResponse,
 } from '../protocol/messages.js';
-import { emptyMconf, formatMconf, INVALID_GENERATION, mconfContains, type Generation, type MembershipConfiguration } from '../protocol/membership.js';
+import { cloneMconf, formatMconf, INVALID_GENERATION, mconfContains, type Generation, type MembershipConfiguration } from '../protocol/membership.js';
 import type { ControlStore, PersistentState, ServerInfo, WalStore } from '../storage/interfaces.js';
 import { bug, refused } from './errors.js';
 import {
@@ -80,6 +80,11 @@ export interface ProcessOptions {
 }
 
 export type FlushWal = { kind: 'FlushWAL' };
+
+export interface MembershipSwitchResult {
+  previous: MembershipConfiguration;
+  current: MembershipConfiguration;
+}
 
 export interface TermBumpResult {
   previousTerm: Term;
@@ -197,16 +202,23 @@ export class Acceptor {
   get serverInfo(): ServerInfo {
     return { ...this.pers.server };
   }
-  /**
-   * The timeline's membership configuration. Always the empty one (generation 0) until the
-   * control file can hold another (format 10): greetings that would switch are refused.
-   */
+  /** The timeline's membership configuration (a copy): generation 0 and empty before generations. */
   get mconf(): MembershipConfiguration {
-    return emptyMconf();
+    return cloneMconf(this.pers.mconf);
   }
 
+  /** "sk gen": the generation of the stored configuration. */
   get generation(): Generation {
-    return INVALID_GENERATION;
+    return this.pers.mconf.generation;
+  }
+
+  /**
+   * Switches to `mconf` if its generation is higher than ours, durably before resolving
+   * (Neon TimelineState::membership_switch). Equal or lower: nothing is written. The caller
+   * checks membership first (greeting: refuse; HTTP: 403).
+   */
+  membershipSwitch(mconf: MembershipConfiguration): Promise<MembershipSwitchResult> {
+    return this.serial(() => this.switchMembership(mconf));
   }
 
   get walSegSize(): number {
@@ -292,15 +304,11 @@ export class Acceptor {
       }
 
       // Membership (v3; a v2 greeting carries the empty configuration and never switches).
-      if (msg.mconf.generation > this.generation) {
-        if (!mconfContains(msg.mconf, this.nodeId)) {
-          throw refused(`refused to switch into ${formatMconf(msg.mconf)}, node ${this.nodeId} is not a member of it`);
-        }
-        // Switching needs the configuration in the control file (format 10), which is not written yet.
-        throw refused(
-          `refused to switch into ${formatMconf(msg.mconf)}: membership generations are not supported by this safekeeper yet (current generation ${this.generation})`,
-        );
+      if (msg.mconf.generation > this.generation && !mconfContains(msg.mconf, this.nodeId)) {
+        throw refused(`refused to switch into ${formatMconf(msg.mconf)}, node ${this.nodeId} is not a member of it`);
       }
+      // A higher generation is adopted, durably, before the reply; lower or equal: nothing, no error.
+      await this.switchMembership(msg.mconf);
       return { kind: 'AcceptorGreeting', term: this.pers.acceptorState.term, nodeId: this.nodeId, mconf: this.mconf };
     });
   }
@@ -567,6 +575,20 @@ export class Acceptor {
   }
 
   // ---------------------------------------------------------------- internals
+
+  private async switchMembership(to: MembershipConfiguration): Promise<MembershipSwitchResult> {
+    const previous = cloneMconf(this.pers.mconf);
+    if (to.generation > previous.generation) {
+      const s = this.startChange();
+      s.mconf = cloneMconf(to);
+      await this.finishChange(s);
+      this.logger?.info(
+        { from_generation: previous.generation, to_generation: to.generation },
+        `switched membership from ${formatMconf(previous)} to ${formatMconf(to)}`,
+      );
+    }
+    return { previous, current: cloneMconf(this.pers.mconf) };
+  }
 
   private get pers(): Readonly<PersistentState> {
     return this.control.persisted;

@@ -3,6 +3,7 @@
 // (storage.md §3.4–3.6, §4.4) without touching a disk, and count every
 // write and fsync so tests can assert what became durable and when.
 
+import { cloneMconf, emptyMconf, type MembershipConfiguration } from '../protocol/membership.js';
 import { isDeepStrictEqual } from 'node:util';
 import { formatLsn, type Lsn } from '../lsn.js';
 import type { ControlStore, PersistentState, ServerInfo, WalStore } from '../storage/interfaces.js';
@@ -21,10 +22,12 @@ export function freshPersistentState(args: {
   tenantId: string;
   timelineId: string;
   server?: Partial<ServerInfo>;
+  mconf?: MembershipConfiguration;
 }): PersistentState {
   return {
     tenantId: args.tenantId,
     timelineId: args.timelineId,
+    mconf: args.mconf ? cloneMconf(args.mconf) : emptyMconf(),
     acceptorState: { term: 0n, termHistory: [] },
     server: {
       pgVersion: args.server?.pgVersion ?? 150004,
@@ -38,9 +41,9 @@ export function freshPersistentState(args: {
     backupLsn: 0n,
     peerHorizonLsn: 0n,
     remoteConsistentLsn: 0n,
-    peers: [],
     partialBackupSegments: [],
     evictionState: { kind: 'Present' },
+    creationTs: { secs: 0n, nanos: 0 },
   };
 }
 

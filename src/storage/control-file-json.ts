@@ -5,6 +5,7 @@
 // number would round a system_id.
 
 import { formatLsn } from '../lsn.js';
+import type { MembershipConfiguration, SafekeeperId } from '../protocol/membership.js';
 import type { PersistentState } from './interfaces.js';
 
 /** Partial-segment upload statuses (serde variant names), by bincode variant index. */
@@ -31,6 +32,7 @@ export function controlFileJsonValue(s: Readonly<PersistentState>): JsonValue {
   return {
     tenant_id: s.tenantId.toLowerCase(),
     timeline_id: s.timelineId.toLowerCase(),
+    mconf: mconfJsonValue(s.mconf),
     acceptor_state: {
       term: s.acceptorState.term,
       term_history: s.acceptorState.termHistory.map((e) => ({ term: e.term, lsn: formatLsn(e.lsn) })),
@@ -43,11 +45,6 @@ export function controlFileJsonValue(s: Readonly<PersistentState>): JsonValue {
     backup_lsn: formatLsn(s.backupLsn),
     peer_horizon_lsn: formatLsn(s.peerHorizonLsn),
     remote_consistent_lsn: formatLsn(s.remoteConsistentLsn),
-    // PersistedPeers is Vec<(NodeId, PersistedPeerInfo)>: serde writes each tuple as a 2-element array.
-    peers: s.peers.map((p) => [
-      p.nodeId,
-      { backup_lsn: formatLsn(p.backupLsn), term: p.term, flush_lsn: formatLsn(p.flushLsn), commit_lsn: formatLsn(p.commitLsn) },
-    ]),
     partial_backup: {
       segments: s.partialBackupSegments.map((seg) => ({
         status: UPLOAD_STATUS_NAMES[seg.status] ?? `Unknown(${seg.status})`,
@@ -59,10 +56,18 @@ export function controlFileJsonValue(s: Readonly<PersistentState>): JsonValue {
     },
     // Externally tagged enum: a unit variant is its name, a newtype variant is {name: value}.
     eviction_state: s.evictionState.kind === 'Offloaded' ? { Offloaded: formatLsn(s.evictionState.flushLsn) } : 'Present',
+    // serde's SystemTime.
+    creation_ts: { secs_since_epoch: s.creationTs.secs, nanos_since_epoch: s.creationTs.nanos },
   };
 }
 
 /** What `--dump-control-file` prints (no trailing newline, as Neon's `print!`). */
 export function controlFileToJson(s: Readonly<PersistentState>): string {
   return toJsonText(controlFileJsonValue(s));
+}
+
+/** The mconf JSON of Neon's HTTP API and control-file dump: new_members null when absent. */
+export function mconfJsonValue(m: MembershipConfiguration): JsonValue {
+  const set = (xs: readonly SafekeeperId[]): JsonValue => xs.map((x) => ({ id: x.id, host: x.host, pg_port: x.pgPort }));
+  return { generation: m.generation, members: set(m.members), new_members: m.newMembers === null ? null : set(m.newMembers) };
 }

@@ -1,22 +1,30 @@
-// The `safekeeper.control` codec (storage.md §4.1–4.3), byte-compatible with
-// Neon's control_file.rs: magic, format version, a bincode-LE body and a
-// CRC-32C trailer. Pure: no I/O here, so tests and the --dump-control-file
-// path share exactly the code the disk store uses.
+// The `safekeeper.control` codec (storage.md §4.1–4.3, protocol-v3.md §4),
+// byte-compatible with Neon's control_file.rs at 6a35a3e9f1: magic, format
+// version, a bincode-LE body and a CRC-32C trailer. Formats 8 and 9 (no
+// membership) and 10 (membership, creation time) are read; 9 is written while
+// the timeline has no generation and 10 once it has one, as Neon does. Pure:
+// no I/O here, so tests and --dump-control-file share the disk store's code.
 
+import { isDeepStrictEqual } from 'node:util';
 import { U64_MAX, type Lsn } from '../lsn.js';
 import { isHexId, ttidString, type Ttid } from '../ids.js';
 import { crc32c } from './crc32c.js';
-import type { EvictionState, PartialBackupSegment, PeerInfo, PersistentState, ServerInfo } from './interfaces.js';
+import { cloneMconf, emptyMconf, INVALID_GENERATION, type MembershipConfiguration, type SafekeeperId } from '../protocol/membership.js';
+import type { EvictionState, PartialBackupSegment, PersistentState, ServerInfo, SystemTime } from './interfaces.js';
 
 import { UPLOAD_STATUS_NAMES } from './control-file-json.js';
 
 export { controlFileToJson, UPLOAD_STATUS_NAMES } from './control-file-json.js';
 
 export const CONTROL_FILE_MAGIC = 0xcafeceef;
-/** Written while the timeline's WAL is local: Neon writes v8 then, so older safekeepers can still read it. */
-export const CONTROL_FILE_VERSION_PRESENT = 8;
-/** Written only for offloaded timelines (v8 body + eviction_state). */
-export const CONTROL_FILE_VERSION_OFFLOADED = 9;
+/** de7e4a34ca's format (no eviction state); read and upgraded in memory, never written. */
+export const CONTROL_FILE_VERSION_8 = 8;
+/** v8 body + eviction_state: written while the timeline has no generation (Neon's forward-compatibility choice). */
+export const CONTROL_FILE_VERSION_9 = 9;
+/** Membership after the ids, no peers, creation_ts last: written once the timeline has a generation. */
+export const CONTROL_FILE_VERSION_10 = 10;
+/** The time a file of format 8 or 9 says the timeline was created: it does not say. */
+export const EPOCH: Readonly<SystemTime> = Object.freeze({ secs: 0n, nanos: 0 });
 export const CONTROL_FILE_NAME = 'safekeeper.control';
 export const CONTROL_FILE_PARTIAL_NAME = 'safekeeper.control.partial';
 
@@ -28,6 +36,17 @@ const ZERO_UUID = '0'.repeat(32);
 
 class BodyWriter {
   private chunks: Buffer[] = [];
+
+  u8(value: number): void {
+    this.chunks.push(Buffer.of(value));
+  }
+
+  u16(value: number, field: string): void {
+    if (!Number.isInteger(value) || value < 0 || value > 0xffff) throw new Error(`control file field ${field}: ${value} is not a u16`);
+    const b = Buffer.allocUnsafe(2);
+    b.writeUInt16LE(value);
+    this.chunks.push(b);
+  }
 
   u32(value: number, field: string): void {
     if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
@@ -64,15 +83,18 @@ class BodyWriter {
   }
 }
 
-/** Serializes `state` into a complete control file (envelope + body + checksum). */
+/**
+ * Serializes `state` into a complete control file (envelope + body + checksum): format 10 when the
+ * timeline has a generation, else format 9 (empty peers, no configuration, no creation time).
+ */
 export function encodeControlFile(state: PersistentState): Buffer {
   const w = new BodyWriter();
-  const offloaded = state.evictionState.kind === 'Offloaded';
+  const v10 = state.mconf.generation !== INVALID_GENERATION;
   w.u32(CONTROL_FILE_MAGIC, 'magic');
-  w.u32(offloaded ? CONTROL_FILE_VERSION_OFFLOADED : CONTROL_FILE_VERSION_PRESENT, 'version');
-
+  w.u32(v10 ? CONTROL_FILE_VERSION_10 : CONTROL_FILE_VERSION_9, 'version');
   w.hexId(state.tenantId, 'tenant_id');
   w.hexId(state.timelineId, 'timeline_id');
+  if (v10) writeMconf(w, state.mconf);
   w.u64(state.acceptorState.term, 'acceptor_state.term');
   const history = state.acceptorState.termHistory;
   w.u64(BigInt(history.length), 'acceptor_state.term_history length');
@@ -90,14 +112,7 @@ export function encodeControlFile(state: PersistentState): Buffer {
   w.u64(state.backupLsn, 'backup_lsn');
   w.u64(state.peerHorizonLsn, 'peer_horizon_lsn');
   w.u64(state.remoteConsistentLsn, 'remote_consistent_lsn');
-  w.u64(BigInt(state.peers.length), 'peers length');
-  state.peers.forEach((p, i) => {
-    w.u64(p.nodeId, `peers[${i}].node_id`);
-    w.u64(p.backupLsn, `peers[${i}].backup_lsn`);
-    w.u64(p.term, `peers[${i}].term`);
-    w.u64(p.flushLsn, `peers[${i}].flush_lsn`);
-    w.u64(p.commitLsn, `peers[${i}].commit_lsn`);
-  });
+  if (!v10) w.u64(0n, 'peers length'); // format 9 still has the field; Neon writes it empty
   w.u64(BigInt(state.partialBackupSegments.length), 'partial_backup.segments length');
   state.partialBackupSegments.forEach((s, i) => {
     const f = `partial_backup.segments[${i}]`;
@@ -111,6 +126,12 @@ export function encodeControlFile(state: PersistentState): Buffer {
   if (state.evictionState.kind === 'Offloaded') {
     w.u32(1, 'eviction_state');
     w.u64(state.evictionState.flushLsn, 'eviction_state.Offloaded.flush_lsn');
+  } else {
+    w.u32(0, 'eviction_state');
+  }
+  if (v10) {
+    w.u64(state.creationTs.secs, 'creation_ts.secs');
+    w.u32(state.creationTs.nanos, 'creation_ts.nanos');
   }
 
   const body = w.finish();
@@ -118,6 +139,27 @@ export function encodeControlFile(state: PersistentState): Buffer {
   body.copy(out);
   out.writeUInt32LE(crc32c(body), body.length);
   return out;
+}
+
+function writeMconf(w: BodyWriter, m: MembershipConfiguration): void {
+  w.u32(m.generation, 'mconf.generation');
+  writeMemberSet(w, m.members, 'mconf.members');
+  // Option<MemberSet>: a present-but-empty set stays present.
+  if (m.newMembers === null) {
+    w.u8(0);
+  } else {
+    w.u8(1);
+    writeMemberSet(w, m.newMembers, 'mconf.new_members');
+  }
+}
+
+function writeMemberSet(w: BodyWriter, set: readonly SafekeeperId[], field: string): void {
+  w.u64(BigInt(set.length), `${field} length`);
+  set.forEach((m, i) => {
+    w.u64(m.id, `${field}[${i}].id`);
+    w.string(m.host, `${field}[${i}].host`);
+    w.u16(m.pgPort, `${field}[${i}].pg_port`);
+  });
 }
 
 // ---------------------------------------------------------------- decoding
@@ -138,6 +180,18 @@ class BodyReader {
     this.need(4, field);
     const v = this.buf.readUInt32LE(this.pos);
     this.pos += 4;
+    return v;
+  }
+
+  u8(field: string): number {
+    this.need(1, field);
+    return this.buf[this.pos++]!;
+  }
+
+  u16(field: string): number {
+    this.need(2, field);
+    const v = this.buf.readUInt16LE(this.pos);
+    this.pos += 2;
     return v;
   }
 
@@ -183,6 +237,7 @@ class BodyReader {
 function decodeBody(r: BodyReader, version: number): PersistentState {
   const tenantId = r.hexId('tenant_id');
   const timelineId = r.hexId('timeline_id');
+  const mconf = version === CONTROL_FILE_VERSION_10 ? readMconf(r) : emptyMconf();
   const term = r.u64('acceptor_state.term');
   const historyLen = r.count('acceptor_state.term_history', 16);
   const termHistory = [];
@@ -204,16 +259,10 @@ function decodeBody(r: BodyReader, version: number): PersistentState {
   const backupLsn = r.u64('backup_lsn');
   const peerHorizonLsn = r.u64('peer_horizon_lsn');
   const remoteConsistentLsn = r.u64('remote_consistent_lsn');
-  const peersLen = r.count('peers', 40);
-  const peers: PeerInfo[] = [];
-  for (let i = 0; i < peersLen; i++) {
-    peers.push({
-      nodeId: r.u64(`peers[${i}].node_id`),
-      backupLsn: r.u64(`peers[${i}].backup_lsn`),
-      term: r.u64(`peers[${i}].term`),
-      flushLsn: r.u64(`peers[${i}].flush_lsn`),
-      commitLsn: r.u64(`peers[${i}].commit_lsn`),
-    });
+  if (version !== CONTROL_FILE_VERSION_10) {
+    // Formats 8 and 9 carry peers' positions; Neon drops them on upgrade, and so do we.
+    const peersLen = r.count('peers', 40);
+    for (let i = 0; i < peersLen; i++) for (const f of ['node_id', 'backup_lsn', 'term', 'flush_lsn', 'commit_lsn']) r.u64(`peers[${i}].${f}`);
   }
   // Smallest segment: status u32 + empty name (u64 len) + three u64s.
   const segLen = r.count('partial_backup.segments', 36);
@@ -231,14 +280,20 @@ function decodeBody(r: BodyReader, version: number): PersistentState {
     });
   }
   let evictionState: EvictionState = { kind: 'Present' };
-  if (version === CONTROL_FILE_VERSION_OFFLOADED) {
+  if (version !== CONTROL_FILE_VERSION_8) {
     const variant = r.u32('eviction_state');
     if (variant === 1) evictionState = { kind: 'Offloaded', flushLsn: r.u64('eviction_state.Offloaded.flush_lsn') };
     else if (variant !== 0) throw new Error(`control file field eviction_state: unknown variant ${variant}`);
   }
+  let creationTs: SystemTime = { ...EPOCH };
+  if (version === CONTROL_FILE_VERSION_10) {
+    creationTs = { secs: r.u64('creation_ts.secs'), nanos: r.u32('creation_ts.nanos') };
+    if (creationTs.nanos >= 1_000_000_000) throw new Error(`control file field creation_ts.nanos: ${creationTs.nanos} is not below 10^9`);
+  }
   return {
     tenantId,
     timelineId,
+    mconf,
     acceptorState: { term, termHistory },
     server,
     proposerUuid,
@@ -248,10 +303,28 @@ function decodeBody(r: BodyReader, version: number): PersistentState {
     backupLsn,
     peerHorizonLsn,
     remoteConsistentLsn,
-    peers,
     partialBackupSegments,
     evictionState,
+    creationTs,
   };
+}
+
+function readMconf(r: BodyReader): MembershipConfiguration {
+  const generation = r.u32('mconf.generation');
+  const members = readMemberSet(r, 'mconf.members');
+  const present = r.u8('mconf.new_members');
+  if (present > 1) throw new Error(`control file field mconf.new_members: option byte ${present} is not 0 or 1`);
+  return { generation, members, newMembers: present === 1 ? readMemberSet(r, 'mconf.new_members') : null };
+}
+
+function readMemberSet(r: BodyReader, field: string): SafekeeperId[] {
+  // Smallest member: id u64 + empty host (u64 length) + port u16.
+  const n = r.count(field, 18);
+  const set: SafekeeperId[] = [];
+  for (let i = 0; i < n; i++) {
+    set.push({ id: r.u64(`${field}[${i}].id`), host: r.string(`${field}[${i}].host`), pgPort: r.u16(`${field}[${i}].pg_port`) });
+  }
+  return set;
 }
 
 /** Parses a whole control file. Throws (never guesses) on any corruption, naming what is wrong. */
@@ -277,7 +350,7 @@ export function decodeControlFile(buf: Uint8Array): PersistentState {
   if (version >= 1 && version <= 7) {
     throw new Error(`control file version ${version} is not supported (upgrade it with Neon's safekeeper first)`);
   }
-  if (version !== CONTROL_FILE_VERSION_PRESENT && version !== CONTROL_FILE_VERSION_OFFLOADED) {
+  if (version !== CONTROL_FILE_VERSION_8 && version !== CONTROL_FILE_VERSION_9 && version !== CONTROL_FILE_VERSION_10) {
     throw new Error(`unsupported safekeeper control file version ${version}`);
   }
   const r = new BodyReader(content.subarray(HEADER_SIZE));
@@ -312,6 +385,7 @@ export function initialPersistentState(
   return {
     tenantId: ttid.tenantId,
     timelineId: ttid.timelineId,
+    mconf: emptyMconf(),
     acceptorState: { term: 0n, termHistory: [] },
     server: { ...serverInfo },
     proposerUuid: ZERO_UUID,
@@ -321,9 +395,9 @@ export function initialPersistentState(
     backupLsn: localStartLsn,
     peerHorizonLsn: localStartLsn,
     remoteConsistentLsn: 0n,
-    peers: [],
     partialBackupSegments: [],
     evictionState: { kind: 'Present' },
+    creationTs: nowSystemTime(),
   };
 }
 
@@ -331,6 +405,7 @@ export function clonePersistentState(s: Readonly<PersistentState>): PersistentSt
   return {
     tenantId: s.tenantId,
     timelineId: s.timelineId,
+    mconf: cloneMconf(s.mconf),
     acceptorState: {
       term: s.acceptorState.term,
       termHistory: s.acceptorState.termHistory.map((e) => ({ term: e.term, lsn: e.lsn })),
@@ -343,9 +418,9 @@ export function clonePersistentState(s: Readonly<PersistentState>): PersistentSt
     backupLsn: s.backupLsn,
     peerHorizonLsn: s.peerHorizonLsn,
     remoteConsistentLsn: s.remoteConsistentLsn,
-    peers: s.peers.map((p) => ({ ...p })),
     partialBackupSegments: s.partialBackupSegments.map((p) => ({ ...p })),
     evictionState: s.evictionState.kind === 'Offloaded' ? { kind: 'Offloaded', flushLsn: s.evictionState.flushLsn } : { kind: 'Present' },
+    creationTs: { secs: s.creationTs.secs, nanos: s.creationTs.nanos },
   };
 }
 
@@ -359,6 +434,9 @@ export function persistentStateEquals(a: Readonly<PersistentState>, b: Readonly<
   return (
     a.tenantId.toLowerCase() === b.tenantId.toLowerCase() &&
     a.timelineId.toLowerCase() === b.timelineId.toLowerCase() &&
+    isDeepStrictEqual(a.mconf, b.mconf) &&
+    a.creationTs.secs === b.creationTs.secs &&
+    a.creationTs.nanos === b.creationTs.nanos &&
     a.acceptorState.term === b.acceptorState.term &&
     ha.length === hb.length &&
     ha.every((e, i) => e.term === hb[i].term && e.lsn === hb[i].lsn) &&
@@ -372,18 +450,16 @@ export function persistentStateEquals(a: Readonly<PersistentState>, b: Readonly<
     a.backupLsn === b.backupLsn &&
     a.peerHorizonLsn === b.peerHorizonLsn &&
     a.remoteConsistentLsn === b.remoteConsistentLsn &&
-    a.peers.length === b.peers.length &&
-    a.peers.every((p, i) => peerEquals(p, b.peers[i])) &&
     a.partialBackupSegments.length === b.partialBackupSegments.length &&
     a.partialBackupSegments.every((s, i) => segmentEquals(s, b.partialBackupSegments[i])) &&
     evictionEquals(a.evictionState, b.evictionState)
   );
 }
 
-function peerEquals(a: PeerInfo, b: PeerInfo): boolean {
-  return (
-    a.nodeId === b.nodeId && a.backupLsn === b.backupLsn && a.term === b.term && a.flushLsn === b.flushLsn && a.commitLsn === b.commitLsn
-  );
+/** Now as Rust's SystemTime: whole seconds and the nanoseconds past them. */
+export function nowSystemTime(): SystemTime {
+  const ms = Date.now();
+  return { secs: BigInt(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000 };
 }
 
 function segmentEquals(a: PartialBackupSegment, b: PartialBackupSegment): boolean {

@@ -1,6 +1,7 @@
 // What the consensus code (src/acceptor) needs from storage. The disk
 // implementations live beside this file; tests use in-memory ones.
 
+import type { MembershipConfiguration } from '../protocol/membership.js';
 import type { Lsn, Term } from '../lsn.js';
 import type { TermHistory, WalBytes } from '../protocol/messages.js';
 
@@ -10,14 +11,6 @@ export interface ServerInfo {
   /** Postgres system identifier (u64); 0 until a compute sends one. */
   systemId: bigint;
   walSegSize: number;
-}
-
-export interface PeerInfo {
-  nodeId: bigint;
-  backupLsn: Lsn;
-  term: Term;
-  flushLsn: Lsn;
-  commitLsn: Lsn;
 }
 
 export interface PartialBackupSegment {
@@ -35,6 +28,8 @@ export type EvictionState = { kind: 'Present' } | { kind: 'Offloaded'; flushLsn:
 export interface PersistentState {
   tenantId: string;
   timelineId: string;
+  /** Membership configuration (protocol v3); the empty one (generation 0) for pre-generation timelines. */
+  mconf: MembershipConfiguration;
   acceptorState: { term: Term; termHistory: TermHistory };
   server: ServerInfo;
   /** 32 hex chars. */
@@ -45,9 +40,16 @@ export interface PersistentState {
   backupLsn: Lsn;
   peerHorizonLsn: Lsn;
   remoteConsistentLsn: Lsn;
-  peers: PeerInfo[];
   partialBackupSegments: PartialBackupSegment[];
   evictionState: EvictionState;
+  /** When the timeline was created; the epoch for files older than format 10 (and gen-0 ones, written as 9). */
+  creationTs: SystemTime;
+}
+
+/** Rust's SystemTime as bincode and serde write it: seconds and nanoseconds since 1970-01-01. */
+export interface SystemTime {
+  secs: bigint;
+  nanos: number;
 }
 
 /** Durable home of a timeline's PersistentState. */

@@ -290,9 +290,10 @@ describe('shutdown and the control file', () => {
     const { text, json } = await dumpControlFile(dir, tenantId, timelineId);
     assert.ok(!text.includes('\n'), 'no newline');
     assert.deepEqual(Object.keys(json), [
-      'tenant_id', 'timeline_id', 'acceptor_state', 'server', 'proposer_uuid', 'timeline_start_lsn', 'local_start_lsn',
-      'commit_lsn', 'backup_lsn', 'peer_horizon_lsn', 'remote_consistent_lsn', 'peers', 'partial_backup', 'eviction_state',
+      'tenant_id', 'timeline_id', 'mconf', 'acceptor_state', 'server', 'proposer_uuid', 'timeline_start_lsn', 'local_start_lsn',
+      'commit_lsn', 'backup_lsn', 'peer_horizon_lsn', 'remote_consistent_lsn', 'partial_backup', 'eviction_state', 'creation_ts',
     ]);
+    assert.deepEqual(json.mconf, { generation: 0, members: [], new_members: null });
     assert.deepEqual(Object.keys(json.acceptor_state as object), ['term', 'term_history']);
     assert.deepEqual(Object.keys(json.server as object), ['pg_version', 'system_id', 'wal_seg_size']);
     assert.deepEqual(json.partial_backup, { segments: [] });

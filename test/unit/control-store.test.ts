@@ -26,7 +26,16 @@ describe('DiskControlStore', () => {
     assert.deepEqual(await fs.readFile(file()), encodeControlFile(s));
     assert.deepEqual(store.persisted, s);
     const loaded = await DiskControlStore.load(dir, { noSync: false });
-    assert.deepEqual(loaded.persisted, s);
+    // A generation-0 timeline is written as format 9, which has no creation time: it reloads as the epoch.
+    assert.deepEqual(loaded.persisted, { ...s, creationTs: { secs: 0n, nanos: 0 } });
+  });
+
+  test('with a generation, everything (configuration, creation time) survives a reload', async () => {
+    const s = initialPersistentState(TTID, SERVER);
+    s.mconf = { generation: 3, members: [{ id: 1n, host: 'sk-1', pgPort: 6401 }], newMembers: null };
+    await DiskControlStore.create(dir, s, { noSync: false });
+    assert.equal((await fs.readFile(file())).readUInt32LE(4), 10);
+    assert.deepEqual((await DiskControlStore.load(dir, { noSync: false })).persisted, s);
   });
 
   test('persist writes atomically via .partial + rename, and skips identical states', async () => {
