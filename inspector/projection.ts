@@ -48,6 +48,8 @@ export function connectionView(c: ConnectionContext): ConnectionContextView {
     tenantId,
     timelineId,
     peer: c.peer,
+    protocolVersion: c.protocolVersion,
+    generation: c.generation,
     term: c.term,
     flushLsn: c.flushLsn,
     commitLsn: c.commitLsn,
@@ -67,7 +69,7 @@ export function registryView(c: RegistryContext): RegistryContextView {
     computes++;
     return { connId: s.connId, status: s.status };
   });
-  return { ttid: c.ttid, tenantId, timelineId, slots, computes };
+  return { ttid: c.ttid, tenantId, timelineId, slots, computes, mconf: c.mconf };
 }
 
 export function contextView(kind: ActorKind, context: unknown): ContextView | null {

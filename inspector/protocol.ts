@@ -12,6 +12,10 @@ export interface ConnectionContextView {
   tenantId: string;
   timelineId: string;
   peer: string;
+  /** START_WAL_PUSH proto_version (2 or 3). */
+  protocolVersion: number;
+  /** The timeline's membership generation as of the last batch (0: none). */
+  generation: number;
   term: string;
   flushLsn: string;
   commitLsn: string;
@@ -28,6 +32,8 @@ export interface RegistryContextView {
   timelineId: string;
   slots: Array<{ connId: number | null; status: 'Voting' | 'Streaming' } | null>;
   computes: number;
+  /** The timeline's membership configuration; members as `id@host:port`. */
+  mconf: { generation: number; members: string[]; newMembers: string[] | null };
 }
 
 export type ContextView = ConnectionContextView | RegistryContextView;

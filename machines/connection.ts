@@ -29,10 +29,14 @@ export interface ConnectionInput {
   /** `tenant/timeline` from the startup packet. */
   ttid: string;
   peer: string;
+  /** proto_version of START_WAL_PUSH (2 or 3), fixed for the connection. */
+  protocolVersion: number;
 }
 
 /** What the timeline reports after a batch; LSNs as `X/Y` text so snapshots stay JSON-friendly. */
 export interface Progress {
+  /** The timeline's membership generation (0: none). */
+  generation: number;
   term: string;
   flushLsn: string;
   commitLsn: string;
@@ -59,6 +63,7 @@ export interface BatchResult {
 }
 
 export interface ConnectionContext extends ConnectionInput {
+  generation: number;
   term: string;
   flushLsn: string;
   commitLsn: string;
@@ -151,7 +156,7 @@ export const connectionMachine = setup({
         dirty: context.dirty || result.appended,
         processed: context.processed + result.taken,
         queueDepth: result.queued,
-        ...(p ? { term: p.term, flushLsn: p.flushLsn, commitLsn: p.commitLsn } : {}),
+        ...(p ? { generation: p.generation, term: p.term, flushLsn: p.flushLsn, commitLsn: p.commitLsn } : {}),
       };
     }),
     sendReplies: sendTo('writer', (_, params: { result: BatchResult }) => ({
@@ -165,6 +170,7 @@ export const connectionMachine = setup({
   id: 'connection',
   context: ({ input }) => ({
     ...input,
+    generation: 0,
     term: '0',
     flushLsn: '0/0',
     commitLsn: '0/0',
@@ -315,7 +321,7 @@ function batchOutput({ event }: { event: ConnectionEvent }): { result: BatchResu
 }
 
 function pickInput(context: ConnectionContext): ConnectionInput {
-  return { connId: context.connId, ttid: context.ttid, peer: context.peer };
+  return { connId: context.connId, ttid: context.ttid, peer: context.peer, protocolVersion: context.protocolVersion };
 }
 
 export type ConnectionMachine = typeof connectionMachine;

@@ -2,7 +2,9 @@
 // (Neon's receive_wal.rs registry). A freed slot is reused by the next
 // registration; a slot says Voting until its connection dequeues a
 // ProposerElected, then Streaming. The chart has one state: what matters is
-// the context, which the timeline reads for /v1 status and metrics.
+// the context, which the timeline reads for /v1 status and metrics. It also
+// holds the timeline's membership configuration, so a switch (greeting or
+// HTTP) is an event in the actor system that the inspector sees.
 
 import { assign, setup } from 'xstate';
 
@@ -14,17 +16,27 @@ export interface WalReceiverSlot {
   status: WalReceiverStatus;
 }
 
+/** The membership configuration as inspection sees it: JSON-friendly, members as `id@host:port`. */
+export interface MconfView {
+  generation: number;
+  members: string[];
+  newMembers: string[] | null;
+}
+
 export interface RegistryInput {
   ttid: string;
+  mconf?: MconfView;
 }
 
 export interface RegistryContext {
   ttid: string;
   slots: Array<WalReceiverSlot | null>;
+  mconf: MconfView;
 }
 
 export type RegistryEvent =
   | { type: 'REGISTER'; connId: number }
+  | { type: 'MEMBERSHIP.SWITCHED'; mconf: MconfView }
   | { type: 'SET_STATUS'; connId: number; status: WalReceiverStatus }
   | { type: 'UNREGISTER'; connId: number };
 
@@ -52,7 +64,7 @@ export const registryMachine = setup({
   },
 }).createMachine({
   id: 'registry',
-  context: ({ input }) => ({ ttid: input.ttid, slots: [] }),
+  context: ({ input }) => ({ ttid: input.ttid, slots: [], mconf: input.mconf ?? { generation: 0, members: [], newMembers: null } }),
   initial: 'tracking',
   states: {
     tracking: {
@@ -62,6 +74,7 @@ export const registryMachine = setup({
           actions: { type: 'setStatus', params: ({ event }) => ({ connId: event.connId, status: event.status }) },
         },
         UNREGISTER: { actions: { type: 'unregister', params: ({ event }) => ({ connId: event.connId }) } },
+        'MEMBERSHIP.SWITCHED': { actions: assign({ mconf: ({ event }) => event.mconf }) },
       },
     },
   },

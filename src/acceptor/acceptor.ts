@@ -54,6 +54,8 @@ export interface AcceptorOptions {
   /** Milliseconds clock for the lazy-save timestamp; default Date.now. */
   clock?: () => number;
   logger?: AcceptorLogger;
+  /** Told after a membership switch is durable (the timeline tells its registry actor). */
+  onMembershipSwitch?: (previous: MembershipConfiguration, current: MembershipConfiguration) => void;
 }
 
 /** Fields kept in memory and copied into the control file on every write (Neon TimelineMemState). */
@@ -106,6 +108,7 @@ export class Acceptor {
   private readonly wal: WalStore;
   private readonly clock: () => number;
   private readonly logger: AcceptorLogger | null;
+  private readonly onMembershipSwitch: AcceptorOptions['onMembershipSwitch'];
 
   private inmem: InMemoryState;
   /** Start of the current proposer's term; 0 until the next ProposerElected (per object, not persisted). */
@@ -121,6 +124,7 @@ export class Acceptor {
     this.wal = opts.wal;
     this.clock = opts.clock ?? Date.now;
     this.logger = opts.logger ?? null;
+    this.onMembershipSwitch = opts.onMembershipSwitch;
     const p = this.control.persisted;
     // Neon refuses to build a SafeKeeper over an uninitialised (all-zero) ttid.
     if (/^0*$/.test(p.tenantId) || /^0*$/.test(p.timelineId)) {
@@ -586,6 +590,7 @@ export class Acceptor {
         { from_generation: previous.generation, to_generation: to.generation },
         `switched membership from ${formatMconf(previous)} to ${formatMconf(to)}`,
       );
+      this.onMembershipSwitch?.(previous, cloneMconf(this.pers.mconf));
     }
     return { previous, current: cloneMconf(this.pers.mconf) };
   }

@@ -7,7 +7,10 @@ import { isHexId, type Ttid } from '../ids.js';
 import { parseLsn } from '../lsn.js';
 import type { SafekeeperMetrics } from '../metrics.js';
 import { timelineStatus } from '../timeline/status.js';
-import type { Timelines } from '../timeline/timelines.js';
+import { MembershipError, type Timelines } from '../timeline/timelines.js';
+import { formatLsn } from '../lsn.js';
+import type { MembershipConfiguration, SafekeeperId } from '../protocol/membership.js';
+import { mconfJsonValue } from '../storage/control-file-json.js';
 import { parseJsonBigintSafe, type JsonValue } from './json.js';
 
 export class HttpError extends Error {
@@ -96,6 +99,64 @@ function lsnField(body: Record<string, unknown>, name: string, required: boolean
   }
 }
 
+function u32Of(v: unknown, name: string, max = 0xffffffff): number {
+  const n = typeof v === 'bigint' ? v : typeof v === 'number' && Number.isSafeInteger(v) ? BigInt(v) : null;
+  if (n === null || n < 0n || n > BigInt(max)) throw new HttpError(400, `${name} must be an integer between 0 and ${max}`);
+  return Number(n);
+}
+
+/** The mconf JSON of protocol-v3.md §3 (new_members null, absent or a list; duplicates are not checked, as in Neon). */
+function parseMconf(v: unknown, name = 'mconf'): MembershipConfiguration {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new HttpError(400, `${name} must be a JSON object`);
+  const o = v as Record<string, unknown>;
+  const set = (x: unknown, field: string): SafekeeperId[] => {
+    if (!Array.isArray(x)) throw new HttpError(400, `${name}.${field} must be a list`);
+    return x.map((m, i) => {
+      if (!m || typeof m !== 'object' || Array.isArray(m)) throw new HttpError(400, `${name}.${field}[${i}] must be an object`);
+      const e = m as Record<string, unknown>;
+      if (typeof e.host !== 'string') throw new HttpError(400, `${name}.${field}[${i}].host must be a string`);
+      return { id: u64Field(e, 'id', true), host: e.host, pgPort: u32Of(e.pg_port, `${name}.${field}[${i}].pg_port`, 0xffff) };
+    });
+  };
+  return {
+    generation: u32Of(o.generation, `${name}.generation`),
+    members: set(o.members, 'members'),
+    newMembers: o.new_members === undefined || o.new_members === null ? null : set(o.new_members, 'new_members'),
+  };
+}
+
+/** Neon's 403/409 refusals of membership changes. */
+async function membershipCall<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (err instanceof MembershipError) {
+      throw new HttpError(err.kind === 'forbidden' ? 403 : 409, `${err.kind === 'forbidden' ? 'Forbidden' : 'Conflict'}: ${err.message}`);
+    }
+    throw err;
+  }
+}
+
+/** POST /v1/tenant/timeline with `mconf` (protocol-v3.md §3.1). */
+async function createWithMconf(body: Record<string, unknown>, ttid: Ttid, deps: ApiDeps): Promise<ApiResponse> {
+  const mconf = parseMconf(body.mconf);
+  const pgVersion = u32Of(body.pg_version ?? null, 'pg_version');
+  // 0 is Neon's 500 below; another value outside 14-17 would make Neon panic when it loads the file.
+  if (pgVersion !== 0 && (pgVersion < 140000 || pgVersion > 179999)) {
+    throw new HttpError(400, `pg_version ${pgVersion} is not a supported PostgreSQL version (14-17)`);
+  }
+  const systemId = u64Field(body, 'system_id', false);
+  const walSegSize = Number(u64Field(body, 'wal_seg_size', false, 16n * 1024n * 1024n));
+  const startLsn = lsnField(body, 'start_lsn', true)!;
+  const commitLsn = lsnField(body, 'commit_lsn', false) ?? startLsn;
+  try {
+    await deps.timelines.getOrCreate(ttid, { pgVersion, systemId, walSegSize }, commitLsn, startLsn, { mconf, startLsn, commitLsn });
+  } catch (err) {
+    throw new HttpError(500, (err as Error).message);
+  }
+  return { status: 200, json: null };
+}
+
 function requireTimeline(deps: ApiDeps, ttid: Ttid) {
   const tl = deps.timelines.get(ttid);
   if (!tl) throw new HttpError(404, `NotFound: timeline ${ttid.tenantId}/${ttid.timelineId} not found`);
@@ -122,6 +183,8 @@ const routes: Route[] = [
       if (typeof tenantId !== 'string' || !isHexId(tenantId)) throw new HttpError(400, 'tenant_id must be 32 hex chars');
       if (typeof timelineId !== 'string' || !isHexId(timelineId)) throw new HttpError(400, 'timeline_id must be 32 hex chars');
       const ttid = { tenantId: tenantId.toLowerCase(), timelineId: timelineId.toLowerCase() };
+      // Told apart by mconf: the v3 body (mconf, start_lsn) or today's v2 one.
+      if (body.mconf !== undefined) return createWithMconf(body, ttid, deps);
       const pgVersion = Number(u64Field(body, 'pg_version', true));
       const systemId = u64Field(body, 'system_id', false);
       const walSegSize = Number(u64Field(body, 'wal_seg_size', false, 16n * 1024n * 1024n));
@@ -175,6 +238,34 @@ const routes: Route[] = [
       }
       await deps.timelines.deleteTenantDir(tenantId.toLowerCase());
       return { status: 200, json: out };
+    },
+  },
+  {
+    method: 'PUT',
+    pattern: new RegExp(`^/v1/tenant/${SEG}/timeline/${SEG}/membership$`),
+    handler: async (req, params, deps) => {
+      // Neon's order: path ids, permission (no auth yet), timeline, body, membership, switch.
+      const tl = requireTimeline(deps, ttidFrom(params));
+      const mconf = parseMconf(jsonBody(req), 'body');
+      const r = await membershipCall(() => deps.timelines.membershipSwitch(tl, mconf));
+      return {
+        status: 200,
+        json: {
+          previous_conf: mconfJsonValue(r.previous),
+          current_conf: mconfJsonValue(r.current),
+          last_log_term: r.lastLogTerm,
+          flush_lsn: formatLsn(r.flushLsn),
+        },
+      };
+    },
+  },
+  {
+    method: 'PUT',
+    pattern: new RegExp(`^/v1/tenant/${SEG}/timeline/${SEG}/exclude$`),
+    handler: async (req, params, deps) => {
+      const ttid = ttidFrom(params);
+      const mconf = parseMconf(jsonBody(req), 'body');
+      return { status: 200, json: await membershipCall(() => deps.timelines.exclude(ttid, mconf)) };
     },
   },
   {

@@ -14,7 +14,7 @@ import { QUEUED_MESSAGE_OVERHEAD } from './reader.js';
 import type { WalPushSession } from './session.js';
 
 function progressOf(a: Acceptor): Progress {
-  return { term: a.term.toString(), flushLsn: formatLsn(a.flushLsn()), commitLsn: formatLsn(a.commitLsn) };
+  return { generation: a.generation, term: a.term.toString(), flushLsn: formatLsn(a.flushLsn()), commitLsn: formatLsn(a.commitLsn) };
 }
 
 function emptyResult(): BatchResult {

@@ -66,7 +66,7 @@ export function startWalPush(client: HandedOverClient, ttid: Ttid, opts: WalPush
   client.logger.info({ peer: client.peer, app_name: client.appName, proto_version: opts.protocolVersion }, 'START_WAL_PUSH');
   deps.root.send({
     type: 'CONNECTION.ACCEPTED',
-    input: { connId: client.connId, ttid: `${ttid.tenantId}/${ttid.timelineId}`, peer: client.peer },
+    input: { connId: client.connId, ttid: `${ttid.tenantId}/${ttid.timelineId}`, peer: client.peer, protocolVersion: opts.protocolVersion },
   });
   return session;
 }

@@ -2,7 +2,7 @@
 // Neon's field order and spelling (observability.md §2.5). system_id and
 // other u64s stay bigint: the HTTP layer emits them as exact JSON integers.
 
-import type { JsonValue } from '../storage/control-file-json.js';
+import { mconfJsonValue, type JsonValue } from '../storage/control-file-json.js';
 import { formatLsn } from '../lsn.js';
 import type { Timeline } from './timeline.js';
 
@@ -12,6 +12,7 @@ export function timelineStatus(tl: Timeline): JsonValue {
   return {
     tenant_id: tl.ttid.tenantId,
     timeline_id: tl.ttid.timelineId,
+    mconf: mconfJsonValue(a.mconf),
     acceptor_state: {
       term: a.term,
       epoch: a.lastLogTerm,

@@ -15,6 +15,23 @@ import type { ServerInfo } from '../storage/interfaces.js';
 import type { WritevAt } from '../storage/segment-file.js';
 import { SerialExecutor } from './serial-executor.js';
 import { WalReceivers } from './wal-receivers.js';
+import type { MconfView } from '../../machines/registry.js';
+import { lastLogTerm as lastLogTermAt } from '../acceptor/term-history.js';
+import type { MembershipConfiguration } from '../protocol/membership.js';
+import type { Lsn, Term } from '../lsn.js';
+
+export interface MembershipSwitchReply {
+  previous: MembershipConfiguration;
+  current: MembershipConfiguration;
+  lastLogTerm: Term;
+  flushLsn: Lsn;
+}
+
+/** A configuration as the inspector shows it (no bigints in actor context). */
+export function mconfView(m: MembershipConfiguration): MconfView {
+  const ids = (set: MembershipConfiguration['members']) => set.map((x) => `${x.id}@${x.host}:${x.pgPort}`);
+  return { generation: m.generation, members: ids(m.members), newMembers: m.newMembers === null ? null : ids(m.newMembers) };
+}
 
 /** What every timeline of a process shares. */
 export interface TimelineEnv {
@@ -35,6 +52,13 @@ export interface TimelineEnv {
 const MANAGER_TICK_MS = 500;
 
 export class TimelineCancelledError extends Error {}
+
+/** A refusal of a membership change the HTTP layer maps to a status code (403, 409). */
+export class MembershipError extends Error {
+  constructor(readonly kind: 'forbidden' | 'conflict', message: string) {
+    super(message);
+  }
+}
 
 export class Timeline {
   readonly key: string;
@@ -59,6 +83,7 @@ export class Timeline {
     this.key = ttidString(ttid);
     this.logger = env.logger.child({ ttid: this.key });
     this.walReceivers = new WalReceivers(env.spawnRegistry(this.key), (d) => env.metrics?.walReceivers.inc(d));
+    if (acceptor.generation !== 0) this.walReceivers.membershipSwitched(mconfView(acceptor.mconf));
     this.managerTimer = setInterval(() => void this.manage(), MANAGER_TICK_MS);
     this.managerTimer.unref();
   }
@@ -99,7 +124,13 @@ export class Timeline {
       },
     });
     const logger = env.logger.child({ ttid: ttidString(ttid) });
-    const acceptor = new Acceptor({ nodeId: env.nodeId, control, wal, logger });
+    const acceptor = new Acceptor({
+      nodeId: env.nodeId,
+      control,
+      wal,
+      logger,
+      onMembershipSwitch: (_previous, current) => self?.walReceivers.membershipSwitched(mconfView(current)),
+    });
     self = new Timeline(env, ttid, dir, control, wal, acceptor);
     logger.info(
       { flush_lsn: formatLsn(acceptor.flushLsn()), commit_lsn: formatLsn(acceptor.commitLsn), term: acceptor.term },
@@ -142,6 +173,22 @@ export class Timeline {
     } catch (err) {
       if (!(err instanceof TimelineCancelledError)) this.logger.error({ err }, 'lazy control file save failed');
     }
+  }
+
+  /**
+   * HTTP membership switch (the caller checked membership and the generation): the reply of
+   * Neon's PUT …/membership, with the raw storage flush_lsn and the last log term against it.
+   */
+  membershipSwitch(mconf: MembershipConfiguration): Promise<MembershipSwitchReply> {
+    return this.run(async (a) => {
+      // Checked under the timeline's lock, so a greeting's switch cannot slip in between.
+      if (mconf.generation < a.generation) {
+        throw new MembershipError('conflict', `request to switch into ${mconf.generation} ignored, current generation ${a.generation}`);
+      }
+      const r = await a.membershipSwitch(mconf);
+      const flushLsn = a.storageFlushLsn();
+      return { previous: r.previous, current: r.current, lastLogTerm: lastLogTermAt(a.termHistory, flushLsn), flushLsn };
+    });
   }
 
   /** Writes in-memory LSNs into the control file now (HTTP checkpoint, shutdown). */

@@ -1,14 +1,19 @@
 // Every timeline of the process (Neon's GlobalTimelines): loaded from the
 // data dir at startup, created on a compute's first greeting or over HTTP,
-// deleted over HTTP (leaving a tombstone that refuses re-creation).
+// deleted or excluded over HTTP (leaving a tombstone that refuses re-creation:
+// a delete's refuses any, an exclude's only up to its generation).
 
 import { promises as fs } from 'node:fs';
 import { ttidString, type Ttid } from '../ids.js';
 import { createTimelineDir, listTimelineDirs, tenantDir, timelineDir } from '../storage/datadir.js';
 import { initialPersistentState } from '../storage/control-file.js';
+import { formatLsn } from '../lsn.js';
+import { cloneMconf, formatMconf, mconfContains, type Generation, type MembershipConfiguration } from '../protocol/membership.js';
 import { WAL_SEGMENT_SIZE } from '../storage/wal-format.js';
 import type { ServerInfo } from '../storage/interfaces.js';
-import { Timeline, type TimelineEnv } from './timeline.js';
+import { MembershipError, Timeline, type TimelineEnv } from './timeline.js';
+
+export { MembershipError };
 
 /** Tombstones outlive a delete by about a day, as in Neon (and are lost on restart). */
 const TOMBSTONE_TTL_MS = 24 * 3600 * 1000;
@@ -18,10 +23,24 @@ export interface DeleteResult {
   was_active: boolean;
 }
 
+/** A delete's (generation null) or an exclude's tombstone. */
+interface Tombstone {
+  at: number;
+  generation: Generation | null;
+}
+
+/** How a v3 timeline is created over HTTP (protocol-v3.md §3.1). */
+export interface CreateWithMconf {
+  mconf: MembershipConfiguration;
+  startLsn: bigint;
+  commitLsn: bigint;
+}
+
+
 export class Timelines {
   private readonly loaded = new Map<string, Timeline>();
   private readonly creating = new Map<string, Promise<Timeline>>();
-  private readonly tombstones = new Map<string, number>();
+  private readonly tombstones = new Map<string, Tombstone>();
   /** Timelines that failed to load at startup, with the reason (logged; kept for status). */
   readonly broken = new Map<string, string>();
 
@@ -53,22 +72,30 @@ export class Timelines {
    * The timeline, created when it does not exist yet (storage.md §2). An existing one is returned as
    * is, whatever `server` says; the greeting checks compare against it afterwards.
    */
-  async getOrCreate(ttid: Ttid, server: ServerInfo, commitLsn = 0n, localStartLsn = 0n): Promise<Timeline> {
+  async getOrCreate(ttid: Ttid, server: ServerInfo, commitLsn = 0n, localStartLsn = 0n, v3?: CreateWithMconf | 'greeting'): Promise<Timeline> {
     const key = ttidString(ttid);
     const existing = this.loaded.get(key);
     if (existing) return existing;
     const inFlight = this.creating.get(key);
     if (inFlight) return inFlight;
-    const creation = this.create(ttid, server, commitLsn, localStartLsn).finally(() => this.creating.delete(key));
+    const creation = this.create(ttid, server, commitLsn, localStartLsn, v3).finally(() => this.creating.delete(key));
     this.creating.set(key, creation);
     return creation;
   }
 
-  private async create(ttid: Ttid, server: ServerInfo, commitLsn: bigint, localStartLsn: bigint): Promise<Timeline> {
+  /**
+   * `v3`: an HTTP create with a configuration (its initial state per protocol-v3.md §3.1), or a v3
+   * greeting; they get Neon's newer refusal text, and an exclude's tombstone blocks them only up to
+   * its generation.
+   */
+  private async create(ttid: Ttid, server: ServerInfo, commitLsn: bigint, localStartLsn: bigint, v3?: CreateWithMconf | 'greeting'): Promise<Timeline> {
     const key = ttidString(ttid);
-    const died = this.tombstones.get(key);
-    if (died !== undefined && Date.now() - died < TOMBSTONE_TTL_MS) {
-      throw new Error(`Timeline ${key} is deleted, refusing to recreate`);
+    const t = this.tombstones.get(key);
+    if (t !== undefined && Date.now() - t.at < TOMBSTONE_TTL_MS) {
+      const generation = typeof v3 === 'object' ? v3.mconf.generation : null;
+      if (t.generation === null || generation === null || generation <= t.generation) {
+        throw new Error(v3 ? `Timeline ${key} has been deleted` : `Timeline ${key} is deleted, refusing to recreate`);
+      }
     }
     if (this.broken.has(key)) {
       throw new Error(`Timeline ${key} exists on disk but failed to load (${this.broken.get(key)}); refusing to overwrite it`);
@@ -79,7 +106,17 @@ export class Timelines {
     if (server.walSegSize !== WAL_SEGMENT_SIZE) {
       throw new Error(`unsupported wal_seg_size ${server.walSegSize}: only ${WAL_SEGMENT_SIZE} (16 MiB) segments are supported`);
     }
-    const state = initialPersistentState(ttid, server, commitLsn, localStartLsn);
+    let state;
+    if (typeof v3 === 'object') {
+      const { mconf, startLsn } = v3;
+      if (v3.commitLsn < startLsn) throw new Error(`commit_lsn ${formatLsn(v3.commitLsn)} is smaller than start_lsn ${formatLsn(startLsn)}`);
+      state = initialPersistentState(ttid, server, v3.commitLsn, startLsn);
+      state.mconf = cloneMconf(mconf);
+      state.acceptorState.termHistory = v3.commitLsn !== 0n ? [{ term: 0n, lsn: startLsn }] : [];
+      state.timelineStartLsn = startLsn;
+    } else {
+      state = initialPersistentState(ttid, server, commitLsn, localStartLsn);
+    }
     const dir = await createTimelineDir(this.env.datadir, ttid, state, { noSync: this.env.noSync });
     let tl: Timeline;
     try {
@@ -90,6 +127,7 @@ export class Timelines {
       throw err;
     }
     this.loaded.set(key, tl);
+    this.tombstones.delete(key);
     this.env.logger.info({ ttid: key, pg_version: server.pgVersion, wal_seg_size: server.walSegSize }, 'timeline created');
     return tl;
   }
@@ -104,7 +142,7 @@ export class Timelines {
       await tl.cancel();
     }
     const alreadyDeleted = !tl && this.tombstones.has(key);
-    this.tombstones.set(key, Date.now());
+    this.tombstones.set(key, { at: Date.now(), generation: null });
     this.broken.delete(key);
     const dir = timelineDir(this.env.datadir, ttid);
     let dirExisted = false;
@@ -118,6 +156,52 @@ export class Timelines {
       await fs.rm(dir, { recursive: true, force: true });
     }
     return { dir_existed: dirExisted, was_active: wasActive };
+  }
+
+  /**
+   * PUT …/membership (protocol-v3.md §3.2): switch to `mconf` if its generation is higher, durably
+   * before answering. Not a member: forbidden; a lower generation: conflict.
+   */
+  async membershipSwitch(tl: Timeline, mconf: MembershipConfiguration) {
+    if (!mconfContains(mconf, this.env.nodeId)) {
+      throw new MembershipError('forbidden', `refused to switch into ${formatMconf(mconf)}, node ${this.env.nodeId} is not a member of it`);
+    }
+    return tl.membershipSwitch(mconf);
+  }
+
+  /**
+   * PUT …/exclude (protocol-v3.md §3.3): this node leaves the timeline's configuration. The
+   * directory goes, a tombstone of the requested generation stays.
+   */
+  async exclude(ttid: Ttid, mconf: MembershipConfiguration): Promise<{ dir_existed: boolean }> {
+    const key = ttidString(ttid);
+    if (mconfContains(mconf, this.env.nodeId)) {
+      throw new MembershipError('forbidden', `refused to exclude timeline with ${formatMconf(mconf)}, node ${this.env.nodeId} is member of it`);
+    }
+    const t = this.tombstones.get(key);
+    if (t !== undefined && Date.now() - t.at < TOMBSTONE_TTL_MS && (t.generation === null || t.generation >= mconf.generation)) {
+      return { dir_existed: false };
+    }
+    const tl = this.loaded.get(key);
+    if (tl && tl.acceptor.generation > mconf.generation) {
+      throw new MembershipError('conflict', `refused to switch into excluding mconf ${formatMconf(mconf)}, current: ${formatMconf(tl.acceptor.mconf)}`);
+    }
+    if (tl) {
+      this.loaded.delete(key);
+      await tl.cancel();
+    }
+    this.tombstones.set(key, { at: Date.now(), generation: mconf.generation });
+    this.broken.delete(key);
+    const dir = timelineDir(this.env.datadir, ttid);
+    let dirExisted = true;
+    try {
+      await fs.access(dir);
+    } catch {
+      dirExisted = false;
+    }
+    await fs.rm(dir, { recursive: true, force: true });
+    this.env.logger.info({ ttid: key, generation: mconf.generation }, 'timeline excluded');
+    return { dir_existed: dirExisted };
   }
 
   /** DELETE /v1/tenant/:id also removes the tenant directory itself. */

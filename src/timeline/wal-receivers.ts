@@ -7,6 +7,7 @@ import type { ActorRefFrom } from 'xstate';
 import {
   connectedComputes,
   streamingComputes,
+  type MconfView,
   type RegistryMachine,
   type WalReceiverSlot,
   type WalReceiverStatus,
@@ -27,6 +28,11 @@ export class WalReceivers {
     private readonly registry: ActorRefFrom<RegistryMachine>,
     private readonly onCount: ReceiverCountHook = () => {},
   ) {}
+
+  /** The timeline switched its membership configuration (shown by the inspector). */
+  membershipSwitched(mconf: MconfView): void {
+    this.registry.send({ type: 'MEMBERSHIP.SWITCHED', mconf });
+  }
 
   register(connId: number): void {
     this.registry.send({ type: 'REGISTER', connId });

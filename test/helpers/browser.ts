@@ -87,6 +87,8 @@ export interface FakeConnectionOptions {
   tenantId: string;
   timelineId: string;
   peer?: string;
+  protocolVersion?: number;
+  generation?: number;
 }
 
 /**
@@ -189,10 +191,10 @@ export class FakeInspector {
 
   // ---- scripted actors ----
 
-  registry(tenantId: string, timelineId: string, slots: RegistryContextView['slots']): void {
+  registry(tenantId: string, timelineId: string, slots: RegistryContextView['slots'], mconf: RegistryContextView['mconf'] = { generation: 0, members: [], newMembers: null }): void {
     const ttid = `${tenantId}/${timelineId}`;
     const id = `registry-${ttid}`;
-    const context: RegistryContextView = { ttid, tenantId, timelineId, slots, computes: slots.filter((s) => s !== null).length };
+    const context: RegistryContextView = { ttid, tenantId, timelineId, slots, computes: slots.filter((s) => s !== null).length, mconf };
     const known = this.actors.get(id);
     const view: ActorView = { id, kind: 'registry', parentId: 'root', state: 'tracking', status: 'active', context, spawnedAt: known?.spawnedAt ?? this.now() };
     this.actors.set(id, view);
@@ -208,6 +210,8 @@ export class FakeInspector {
       tenantId: o.tenantId,
       timelineId: o.timelineId,
       peer: o.peer ?? `127.0.0.1:${40000 + o.connId}`,
+      protocolVersion: o.protocolVersion ?? 2,
+      generation: o.generation ?? 0,
       term: '0',
       flushLsn: '0/0',
       commitLsn: '0/0',

@@ -88,7 +88,7 @@ interface PendingBatch {
   reject: (error: Error) => void;
 }
 
-export const DEFAULT_INPUT: ConnectionInput = Object.freeze({ connId: 7, ttid: 'tenant/timeline', peer: '127.0.0.1:5432' });
+export const DEFAULT_INPUT: ConnectionInput = Object.freeze({ connId: 7, ttid: 'tenant/timeline', peer: '127.0.0.1:5432', protocolVersion: 2 });
 
 // ---- sample replies and outcomes ----
 
@@ -118,19 +118,19 @@ export function outcome(fields: Partial<BatchOutcome> = {}): BatchOutcome {
 
 /** Samples used by the model and by the scenarios: one per branch the chart can take. */
 export const OUTCOMES = {
-  greeted: outcome({ replies: [greetingReply()], progress: { term: '1', flushLsn: '0/0', commitLsn: '0/0' } }),
+  greeted: outcome({ replies: [greetingReply()], progress: { generation: 0, term: '1', flushLsn: '0/0', commitLsn: '0/0' } }),
   votedStillVoting: outcome({ replies: [voteReply()] }),
   votedElected: outcome({
     replies: [voteReply()],
     sawElected: true,
     readyToStream: true,
-    progress: { term: '2', flushLsn: '0/1000000', commitLsn: '0/0' },
+    progress: { generation: 0, term: '2', flushLsn: '0/1000000', commitLsn: '0/0' },
   }),
   /** The batch filled a segment, so the flush position moved and the acceptor replied. */
   appended: outcome({
     replies: [appendReply(0x2000000n)],
     appended: true,
-    progress: { term: '2', flushLsn: '0/2000000', commitLsn: '0/1000000' },
+    progress: { generation: 0, term: '2', flushLsn: '0/2000000', commitLsn: '0/1000000' },
   }),
   appendedNothing: outcome(),
   /** As `appended`, but streaming has been busy for FLUSH_INTERVAL_MS since its last flush. */
@@ -138,11 +138,11 @@ export const OUTCOMES = {
     replies: [appendReply(0x2000000n)],
     appended: true,
     flushDue: true,
-    progress: { term: '2', flushLsn: '0/2000000', commitLsn: '0/1000000' },
+    progress: { generation: 0, term: '2', flushLsn: '0/2000000', commitLsn: '0/1000000' },
   }),
   /** The flush is due but this batch appended nothing (e.g. only an Elected was queued). */
   appendedNothingFlushDue: outcome({ flushDue: true }),
-  flushed: outcome({ replies: [appendReply()], progress: { term: '2', flushLsn: '0/1000100', commitLsn: '0/1000000' } }),
+  flushed: outcome({ replies: [appendReply()], progress: { generation: 0, term: '2', flushLsn: '0/1000100', commitLsn: '0/1000000' } }),
 } satisfies Record<string, BatchOutcome>;
 
 // ---- the harness ----

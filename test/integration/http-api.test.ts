@@ -105,7 +105,7 @@ describe('timelines', () => {
     assert.match(r.text, /"pg_info":\{"pg_version":160002,"system_id":7439181208386574123,"wal_seg_size":16777216\}/);
     const s = r.json as Record<string, unknown>;
     assert.deepEqual(Object.keys(s), [
-      'tenant_id', 'timeline_id', 'acceptor_state', 'pg_info', 'flush_lsn', 'timeline_start_lsn', 'local_start_lsn',
+      'tenant_id', 'timeline_id', 'mconf', 'acceptor_state', 'pg_info', 'flush_lsn', 'timeline_start_lsn', 'local_start_lsn',
       'commit_lsn', 'backup_lsn', 'peer_horizon_lsn', 'remote_consistent_lsn', 'peers', 'walsenders', 'walreceivers',
     ]);
     assert.equal(s.tenant_id, tenantId);

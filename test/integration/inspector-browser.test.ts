@@ -93,8 +93,8 @@ describe('inspector page in Chromium', { skip }, () => {
       const c2 = fake.spawnConnection({ connId: 2, tenantId: T1, timelineId: TL1 });
       fake.lifecycleToStreaming(c2, 2n, START);
       fake.registry(T1, TL1, [{ connId: 2, status: 'Streaming' }]);
-      const c3 = fake.spawnConnection({ connId: 3, tenantId: T2, timelineId: TL2 });
-      fake.registry(T2, TL2, [{ connId: 3, status: 'Voting' }]);
+      const c3 = fake.spawnConnection({ connId: 3, tenantId: T2, timelineId: TL2, protocolVersion: 3, generation: 4 });
+      fake.registry(T2, TL2, [{ connId: 3, status: 'Voting' }], { generation: 4, members: ['1@sk-1:5454', '3@sk-3:5454'], newMembers: null });
 
       await page.goto(fake.url);
       await page.waitForSelector('#ws-status[data-status="open"]');
@@ -110,6 +110,18 @@ describe('inspector page in Chromium', { skip }, () => {
       assert.equal(await page.$$eval('section.tl', (s) => s.length), 2);
       assert.match((await page.textContent(`section.tl[data-ttid="${T1}/${TL1}"] .slots`)) ?? '', /conn 2\s*Streaming/);
       assert.match((await page.textContent(`section.tl[data-ttid="${T2}/${TL2}"] .slots`)) ?? '', /conn 3\s*Voting/);
+      // Protocol version and generation per connection; the timeline's configuration on its group.
+      assert.equal(await page.textContent(`${card(c3)} .proto`), 'v3 · gen 4');
+      assert.equal(await page.textContent(`${card(c2)} .proto`), 'v2 · gen 0');
+      assert.equal(await page.textContent(`section.tl[data-ttid="${T2}/${TL2}"] .mconf`), 'gen 4: 1@sk-1:5454, 3@sk-3:5454');
+      assert.equal(await page.textContent(`section.tl[data-ttid="${T1}/${TL1}"] .mconf`), 'no generation');
+      // A switch shows at once, and in the log.
+      fake.registry(T2, TL2, [{ connId: 3, status: 'Voting' }], { generation: 5, members: ['1@sk-1:5454'], newMembers: ['3@sk-3:5454'] });
+      await page.waitForFunction(
+        (sel) => document.querySelector(sel)?.textContent === 'gen 5: 1@sk-1:5454 → 3@sk-3:5454',
+        `section.tl[data-ttid="${T2}/${TL2}"] .mconf`,
+      );
+      assert.match((await page.textContent('#log')) ?? '', /membership switched to generation 5/);
 
       // The chart is the def: one box per state, the current one highlighted.
       const def = fake.charts.connection;

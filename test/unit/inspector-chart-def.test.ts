@@ -100,10 +100,10 @@ describe('chart-def: connection machine', () => {
 });
 
 describe('chart-def: registry machine', () => {
-  test('one state, three targetless handlers', () => {
+  test('one state, four targetless handlers', () => {
     const def = chartDefOf(registryMachine);
     assert.equal(def.id, 'registry');
     assert.deepEqual(def.states.map((s) => `${s.path}:${s.type}`), ['tracking:atomic']);
-    assert.deepEqual(def.states[0]!.transitions.map((t) => `${t.event}:${t.targets.length}`), ['REGISTER:0', 'SET_STATUS:0', 'UNREGISTER:0']);
+    assert.deepEqual(def.states[0]!.transitions.map((t) => `${t.event}:${t.targets.length}`), ['REGISTER:0', 'SET_STATUS:0', 'UNREGISTER:0', 'MEMBERSHIP.SWITCHED:0']);
   });
 });

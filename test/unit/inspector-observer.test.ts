@@ -12,6 +12,8 @@ import { safekeeperMachine } from '../../machines/safekeeper.js';
 import { PROGRESS_INTERVAL_MS, SystemObserver, TRANSITION_HISTORY, type ObservationSink, type ObservedActor } from '../../inspector/observer.js';
 import type { ActorView, ContextView, Transition } from '../../inspector/protocol.js';
 
+const GEN0 = { generation: 0, members: [], newMembers: null };
+
 type Kind = 'greet' | 'vote' | 'append' | 'flush';
 
 /** Timers the test fires by hand. */
@@ -104,7 +106,7 @@ class World {
   }
 
   accept(connId: number): void {
-    this.root.send({ type: 'CONNECTION.ACCEPTED', input: { connId, ttid: 'tenant-a/timeline-b', peer: '10.0.0.1:5000' } });
+    this.root.send({ type: 'CONNECTION.ACCEPTED', input: { connId, ttid: 'tenant-a/timeline-b', peer: '10.0.0.1:5000', protocolVersion: 3 } });
   }
 
   deliver(connId: number, n = 1): void {
@@ -128,9 +130,9 @@ class World {
   /** Greets and wins an election: connection `connId` rests in streaming.waiting. */
   async toStreaming(connId: number): Promise<void> {
     this.deliver(connId);
-    await this.settle('greet', { progress: { term: '1', flushLsn: '0/0', commitLsn: '0/0' } });
+    await this.settle('greet', { progress: { generation: 0, term: '1', flushLsn: '0/0', commitLsn: '0/0' } });
     this.deliver(connId, 2);
-    await this.settle('vote', { readyToStream: true, sawElected: true, progress: { term: '2', flushLsn: '0/1000028', commitLsn: '0/0' } });
+    await this.settle('vote', { readyToStream: true, sawElected: true, progress: { generation: 0, term: '2', flushLsn: '0/1000028', commitLsn: '0/0' } });
   }
 }
 
@@ -157,7 +159,7 @@ describe('inspector observer', () => {
     assert.equal(spawned[0]!.state, 'greeting.waiting');
     assert.deepEqual(spawned[0]!.context, {
       connId: 1, ttid: 'tenant-a/timeline-b', tenantId: 'tenant-a', timelineId: 'timeline-b', peer: '10.0.0.1:5000',
-      term: '0', flushLsn: '0/0', commitLsn: '0/0', queueDepth: 0, dirty: false, eof: false, error: null, processed: 0,
+      protocolVersion: 3, generation: 0, term: '0', flushLsn: '0/0', commitLsn: '0/0', queueDepth: 0, dirty: false, eof: false, error: null, processed: 0,
     });
     assert.equal(spawned[1]!.state, '');
     assert.equal(sink.of('transition').length, 0, 'the root counting a connection is not a state change');
@@ -169,7 +171,7 @@ describe('inspector observer', () => {
     await world.toStreaming(1);
     for (let i = 0; i < 3; i++) {
       world.deliver(1, 4);
-      await world.settle('append', { appended: true, progress: { term: '2', flushLsn: `0/${(0x1000028 + 4096 * (i + 1)).toString(16).toUpperCase()}`, commitLsn: '0/0' } });
+      await world.settle('append', { appended: true, progress: { generation: 0, term: '2', flushLsn: `0/${(0x1000028 + 4096 * (i + 1)).toString(16).toUpperCase()}`, commitLsn: '0/0' } });
       await world.settle('flush');
     }
     world.readers.get(1)!({ type: 'EOF' });
@@ -222,7 +224,7 @@ describe('inspector observer', () => {
     for (let i = 1; i <= 50; i++) {
       for (const c of [1, 2]) {
         world.deliver(c, 1);
-        await world.settle('append', { progress: { term: '2', flushLsn: '0/1000028', commitLsn: `0/${(0x1000000 + i).toString(16).toUpperCase()}` } });
+        await world.settle('append', { progress: { generation: 0, term: '2', flushLsn: '0/1000028', commitLsn: `0/${(0x1000000 + i).toString(16).toUpperCase()}` } });
       }
       assert.equal(world.conn(1).getSnapshot().value.streaming, 'waiting');
     }
@@ -350,7 +352,7 @@ describe('inspector observer', () => {
     assert.deepEqual(sink.of('spawned').map((r) => [r.view.id, r.view.kind]), [['registry-tenant-a/timeline-b', 'registry']]);
     // A rare change goes out at once...
     assert.deepEqual(sink.of('progress').map((p) => p.context), [
-      { ttid: 'tenant-a/timeline-b', tenantId: 'tenant-a', timelineId: 'timeline-b', slots: [{ connId: 4, status: 'Voting' }], computes: 1 },
+      { ttid: 'tenant-a/timeline-b', tenantId: 'tenant-a', timelineId: 'timeline-b', slots: [{ connId: 4, status: 'Voting' }], computes: 1, mconf: GEN0 },
     ]);
     // ...the next one within the interval waits for it.
     reg.send({ type: 'SET_STATUS', connId: 4, status: 'Streaming' });
@@ -360,7 +362,21 @@ describe('inspector observer', () => {
     assert.equal(p.length, 2);
     assert.deepEqual(p[1]!.context, {
       ttid: 'tenant-a/timeline-b', tenantId: 'tenant-a', timelineId: 'timeline-b',
-      slots: [{ connId: 4, status: 'Streaming' }], computes: 1,
+      slots: [{ connId: 4, status: 'Streaming' }], computes: 1, mconf: GEN0,
     });
+  });
+
+  test('a membership switch is a registry event the observer reports at once', () => {
+    const world = new World();
+    const sink = new RecordingSink();
+    const observer = new SystemObserver(world.root, sink, new ManualClock());
+    observer.attach();
+    world.root.send({ type: 'TIMELINE.LOADED', ttid: 'tenant-a/timeline-b' });
+    const reg = world.root.system.get('registry:tenant-a/timeline-b') as AnyActorRef;
+    const mconf = { generation: 4, members: ['1@sk-1:5454', '3@sk-3:5454'], newMembers: null };
+    reg.send({ type: 'MEMBERSHIP.SWITCHED', mconf });
+    const p = sink.of('progress');
+    assert.equal(p.length, 1);
+    assert.deepEqual((p[0]!.context as { mconf: unknown }).mconf, mconf);
   });
 });

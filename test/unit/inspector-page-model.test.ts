@@ -30,6 +30,8 @@ function ctx(connId: number, over: Partial<ConnectionContextView> = {}): Connect
     tenantId: 'aaaa',
     timelineId: 'bbbb',
     peer: `127.0.0.1:${50000 + connId}`,
+    protocolVersion: 2,
+    generation: 0,
     term: '1',
     flushLsn: '0/0',
     commitLsn: '0/0',

@@ -247,6 +247,7 @@ export class Model {
           timelineId: ctx.timelineId ?? '',
           slots: Array.isArray(ctx.slots) ? ctx.slots : [],
           computes: typeof ctx.computes === 'number' ? ctx.computes : 0,
+          mconf: ctx.mconf ?? null,
           status: actor.status ?? 'active',
         });
         this.dirty.registries = true;
@@ -375,12 +376,17 @@ export class Model {
         timelineId: ctx.timelineId ?? '',
         slots: ctx.slots ?? [],
         computes: ctx.computes ?? 0,
+        mconf: ctx.mconf ?? null,
         status: 'active',
       });
       this.dirty.structure = true;
     } else {
       r.slots = Array.isArray(ctx.slots) ? ctx.slots : r.slots;
       r.computes = typeof ctx.computes === 'number' ? ctx.computes : r.computes;
+      if (ctx.mconf && r.mconf && ctx.mconf.generation !== r.mconf.generation) {
+        this.addLog({ at: this.now() - this.serverClockOffset, kind: 'membership', id: r.id, ttid, text: `membership switched to generation ${ctx.mconf.generation}` });
+      }
+      r.mconf = ctx.mconf ?? r.mconf;
     }
     this.dirty.registries = true;
   }

@@ -166,6 +166,7 @@ export class View {
           <span class="tl-count"></span>
         </div>
         <div class="tl-registry">
+          <span class="mconf" title="membership configuration"></span>
           <span class="k">walreceivers</span>
           <span class="slots"></span>
           <span class="computes"></span>
@@ -177,6 +178,7 @@ export class View {
       conns: root.querySelector('.conns'),
       slots: root.querySelector('.slots'),
       computes: root.querySelector('.computes'),
+      mconf: root.querySelector('.mconf'),
       count: root.querySelector('.tl-count'),
       lastSlots: '',
     };
@@ -185,7 +187,7 @@ export class View {
   renderRegistry(g, r, ttid) {
     void ttid;
     const slots = r ? r.slots : [];
-    const key = JSON.stringify(slots) + (r ? r.computes : '-');
+    const key = JSON.stringify(slots) + (r ? r.computes : '-') + JSON.stringify(r?.mconf ?? null);
     if (key === g.lastSlots) return;
     g.lastSlots = key;
     if (!r) {
@@ -204,6 +206,13 @@ export class View {
             )
             .join('');
     setText(g.computes, `${r.computes} compute${r.computes === 1 ? '' : 's'}`);
+    const m = r.mconf;
+    setText(
+      g.mconf,
+      !m || m.generation === 0
+        ? 'no generation'
+        : `gen ${m.generation}: ${m.members.join(', ')}${m.newMembers ? ` → ${m.newMembers.join(', ')}` : ''}`,
+    );
   }
 
   createCard(c) {
@@ -213,6 +222,7 @@ export class View {
     root.innerHTML = `
       <header class="conn-head">
         <span class="conn-name"></span>
+        <span class="proto" title="protocol version · membership generation"></span>
         <span class="badge"></span>
         <span class="peer"></span>
         <span class="kids"><i class="kid" data-kind="reader" title="reader actor">reader</i><i class="kid" data-kind="writer" title="writer actor">writer</i><i class="kid" data-kind="processor" title="processor actor: runs the batches">processor</i></span>
@@ -245,6 +255,7 @@ export class View {
     const card = {
       root,
       name: q('.conn-name'),
+      proto: q('.proto'),
       badge: q('.badge'),
       peer: q('.peer'),
       kids: [...root.querySelectorAll('.kid')],
@@ -311,6 +322,7 @@ export class View {
       card.last.badge = badgeText;
     }
     setText(card.peer, ctx.peer ?? '');
+    setText(card.proto, typeof ctx.protocolVersion === 'number' ? `v${ctx.protocolVersion} · gen ${ctx.generation ?? 0}` : '');
     for (const k of card.kids) {
       const status = c.children.get(k.dataset.kind);
       k.className = `kid ${status === undefined ? 'unknown' : status === 'active' ? 'on' : 'off'}`;
