@@ -49,6 +49,9 @@ export class SafekeeperMetrics {
   readonly removedWalSegments: Counter;
   readonly receivedPsFeedbacks: Counter;
   readonly metricHandlerRequests: Counter;
+  /** Ours, not Neon's (Neon's metrics get no new labels): WAL push connections by protocol version. */
+  readonly walPushConnections: Gauge<'proto_version'>;
+  readonly walPushConnectionsTotal: Counter<'proto_version'>;
   /** Called at scrape time to move socket byte counts into safekeeper_pg_io_bytes_total. */
   private readonly ioSources = new Set<() => void>();
 
@@ -151,6 +154,22 @@ export class SafekeeperMetrics {
       labelNames: ['revision', 'build_tag'],
       registers,
     }).set({ revision: process.env.GIT_VERSION ?? 'unknown', build_tag: 'safekeeper-ts' }, 1);
+    this.walPushConnections = new Gauge({
+      name: 'safekeeper_ts_wal_push_connections',
+      help: 'Open START_WAL_PUSH connections, by the protocol version they asked for',
+      labelNames: ['proto_version'],
+      registers,
+    });
+    this.walPushConnectionsTotal = new Counter({
+      name: 'safekeeper_ts_wal_push_connections_total',
+      help: 'START_WAL_PUSH connections accepted, by the protocol version they asked for',
+      labelNames: ['proto_version'],
+      registers,
+    });
+    for (const v of ['2', '3']) {
+      this.walPushConnections.set({ proto_version: v }, 0);
+      this.walPushConnectionsTotal.inc({ proto_version: v }, 0);
+    }
     for (const q of QUERY_LABELS) {
       this.pgQueriesReceived.inc({ query: q }, 0);
       this.pgQueriesFinished.inc({ query: q }, 0);

@@ -33,7 +33,15 @@ export class ConnectionError extends Error {
   }
 }
 
-export type FatalReason = 'higher-term' | 'vote-refused' | 'missing-majority' | 'wal-unavailable' | 'protocol' | 'internal';
+export type FatalReason =
+  | 'higher-term'
+  | 'vote-refused'
+  | 'missing-majority'
+  | 'wal-unavailable'
+  | 'protocol'
+  | 'internal'
+  /** Membership (v3): a configuration to adopt after voting began, an unusable one, or a reply of another generation. */
+  | 'membership';
 
 export class ProposerFatalError extends Error {
   override readonly name = 'ProposerFatalError';

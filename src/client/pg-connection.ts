@@ -19,15 +19,14 @@ import {
   type RowField,
 } from '../wire/index.js';
 import {
-  APPEND_REQUEST_HEADER_SIZE,
-  decodeAcceptorMessage,
-  encodeAppendRequestHeader,
-  encodeProposerMessage,
   ProtocolError,
   walByteLength,
   walParts,
   type AcceptorMessage,
   type ProposerMessage,
+  codecForVersion,
+  v2Codec,
+  type ProtocolCodec,
 } from '../protocol/index.js';
 import { parseHexId } from '../ids.js';
 import { ConnectionError, ServerError } from './errors.js';
@@ -102,6 +101,8 @@ export class PgConnection {
   private readonly serializer = new FrontendSerializer();
   private phase: Phase = 'connecting';
   private readonly params = new Map<string, string>();
+  /** Set by startWalPush(): the codec of the negotiated protocol version. */
+  private codec: ProtocolCodec = v2Codec;
 
   private inbox: BackendMessage[] = [];
   private inboxHead = 0;
@@ -202,6 +203,8 @@ export class PgConnection {
   /** Sends START_WAL_PUSH and waits for CopyBothResponse; afterwards use send() and next(). */
   async startWalPush(opts: WalPushOptions = {}): Promise<void> {
     this.expectPhase('ready', 'START_WAL_PUSH');
+    // The version the query asks for is the one both sides speak from now on (v2 without options).
+    this.codec = codecForVersion(opts.protoVersion ?? 2);
     const text = walPushQuery(opts);
     this.phase = 'query';
     this.write(this.serializer.query(text).flush());
@@ -247,13 +250,14 @@ export class PgConnection {
     const parts: Buffer[] = [];
     for (const msg of msgs) {
       if (msg.kind === 'AppendRequest') {
-        const head = Buffer.allocUnsafe(COPY_DATA_HEADER_SIZE + APPEND_REQUEST_HEADER_SIZE);
-        encodeAppendRequestHeader(msg, head.subarray(COPY_DATA_HEADER_SIZE));
-        copyDataHeader(APPEND_REQUEST_HEADER_SIZE + walByteLength(msg.wal), head, 0);
+        const size = this.codec.appendRequestHeaderSize;
+        const head = Buffer.allocUnsafe(COPY_DATA_HEADER_SIZE + size);
+        this.codec.encodeAppendRequestHeader(msg, head.subarray(COPY_DATA_HEADER_SIZE));
+        copyDataHeader(size + walByteLength(msg.wal), head, 0);
         parts.push(head);
         for (const part of walParts(msg.wal)) if (part.length > 0) parts.push(part);
       } else {
-        const payload = encodeProposerMessage(msg);
+        const payload = this.codec.encodeProposerMessage(msg);
         parts.push(copyDataHeader(payload.length), payload);
       }
     }
@@ -273,7 +277,7 @@ export class PgConnection {
       switch (m.kind) {
         case 'copyData':
           try {
-            return decodeAcceptorMessage(m.payload);
+            return this.codec.decodeAcceptorMessage(m.payload);
           } catch (e) {
             if (e instanceof ProtocolError) {
               this.fail(new ConnectionError('protocol', `bad message from ${this.address}: ${e.message}`, { cause: e }));

@@ -12,8 +12,14 @@
 //   reported flushed per safekeeper, so a slow safekeeper is not buried;
 //   socket backpressure ('drain') is respected as well.
 // * Connection timeout is enforced in every state, not only after election.
+//
+// Protocol v3 (option protocolVersion: 3) follows walproposer.c at 6a35a3e9f1:
+// the greeting carries the empty configuration; a higher one in an
+// AcceptorGreeting is adopted before voting starts (a fatal restart after);
+// with a configuration (or `generations`), voting, election and commit count
+// members of each set of it (protocol-v3.md §5), otherwise all connections.
 
-import { emptyMconf, INVALID_GENERATION } from '../protocol/membership.js';
+import { cloneMconf, emptyMconf, formatMconf, INVALID_GENERATION, type MembershipConfiguration } from '../protocol/membership.js';
 import { randomBytes } from 'node:crypto';
 import { createNanoEvents, type Emitter } from 'nanoevents';
 import { formatLsn, type Lsn, type Term } from '../lsn.js';
@@ -32,7 +38,7 @@ import {
 import { PgConnection } from './pg-connection.js';
 import { ConnectionError, ProposerFatalError, ServerError, type FatalReason } from './errors.js';
 import { determineEpochStart, startStreamingAt } from './election.js';
-import { nextTruncateLsn, quorumCommitLsn, quorumSize } from './quorum.js';
+import { coversMconfQuorum, mconfCommitLsn, nextTruncateLsn, quorumCommitLsn, quorumSize } from './quorum.js';
 import type { MemoryWalLog } from './wal-source.js';
 import type { WalChunk } from './walgen.js';
 
@@ -78,6 +84,13 @@ export interface ProposerOptions {
   password?: string;
   /** Send an SSLRequest first, like libpq's sslmode=prefer. Default false. */
   sslRequest?: boolean;
+  /** 2 (plain START_WAL_PUSH, de7e4a34ca's walproposer) or 3 (Neon's current default). Default 2. */
+  protocolVersion?: 2 | 3;
+  /**
+   * neon.safekeepers = 'g#N:…': the timeline must exist (allow_timeline_creation 'false') and its
+   * safekeepers' configuration is adopted and counted. Requires protocol version 3.
+   */
+  generations?: boolean;
   logger?: ClientLogger;
 }
 
@@ -211,6 +224,11 @@ export class Proposer {
   private truncate: Lsn = 0n;
   private available: Lsn = 0n;
 
+  /** Our membership configuration: empty until an AcceptorGreeting brings a higher one. */
+  private mconf: MembershipConfiguration = emptyMconf();
+  /** VoteRequests went out: a higher configuration can no longer be adopted in this run. */
+  private votingStarted = false;
+
   private started = false;
   private stopped = false;
   private failure: Error | undefined;
@@ -235,6 +253,21 @@ export class Proposer {
     const maxSend = opts.maxSendSize ?? MAX_SEND_SIZE;
     if (maxSend < 1 || maxSend > MAX_SEND_SIZE) throw new RangeError(`maxSendSize must be 1..${MAX_SEND_SIZE}, got ${maxSend}`);
     this.maxSend = BigInt(maxSend);
+    if (opts.generations && opts.protocolVersion !== 3) throw new Error('enabling generations requires protocol version 3');
+  }
+
+  private get v3(): boolean {
+    return this.opts.protocolVersion === 3;
+  }
+
+  /** Count members of the configuration rather than connections (protocol-v3.md §5). */
+  private get countsMembers(): boolean {
+    return this.opts.generations === true || this.mconf.generation !== INVALID_GENERATION;
+  }
+
+  /** The configuration this proposer counts by (empty: legacy counting). */
+  get membership(): MembershipConfiguration {
+    return cloneMconf(this.mconf);
   }
 
   // ---- observation ----
@@ -392,13 +425,13 @@ export class Proposer {
       }
       slot.conn = conn;
       slot.latestMsgAt = Date.now();
-      await conn.startWalPush();
+      await conn.startWalPush(this.v3 ? { protoVersion: 3, allowTimelineCreation: !this.opts.generations } : {});
       if (gen !== slot.gen) return;
       this.setState(slot, 'handshake');
       this.sendTo(slot, {
         kind: 'ProposerGreeting',
         mconf: emptyMconf(),
-        protocolVersion: 2,
+        protocolVersion: this.v3 ? 3 : 2,
         pgVersion: this.opts.pgVersion ?? 150002,
         proposerId: this.proposerId,
         systemId: this.opts.systemId,
@@ -492,8 +525,13 @@ export class Proposer {
   }
 
   private onGreeting(slot: Slot, g: AcceptorGreeting): void {
+    if (this.v3 && g.mconf.generation > this.mconf.generation && !this.adoptMconf(slot, g.mconf)) return;
     slot.nodeId = g.nodeId;
     this.nConnected++;
+    if (this.countsMembers) {
+      this.onGreetingCountingMembers(slot, g);
+      return;
+    }
     if (this.nConnected <= this.quorum) {
       if (g.term > this.term) this.term = g.term;
       if (this.nConnected === this.quorum) {
@@ -506,12 +544,65 @@ export class Proposer {
     }
     this.setState(slot, 'voting');
     if (this.nConnected >= this.quorum) {
-      for (const s of this.slots) {
-        if (s.state !== 'voting') continue;
-        this.setState(s, 'wait_verdict');
-        void this.sendTo(s, { kind: 'VoteRequest', generation: INVALID_GENERATION, term: this.term, proposerId: this.proposerId });
+      this.votingStarted = true;
+      this.requestVotes();
+    }
+  }
+
+  /** A higher configuration from a safekeeper: adopted before voting, a fatal restart after. */
+  private adoptMconf(slot: Slot, m: MembershipConfiguration): boolean {
+    if (this.votingStarted) {
+      this.fatal('membership', `restarting to adopt mconf generation ${m.generation}`);
+      return false;
+    }
+    if (m.members.length === 0) {
+      this.fatal('membership', `mconf ${m.generation} has zero members`);
+      return false;
+    }
+    if (m.members.length > 32 || (m.newMembers?.length ?? 0) > 32) {
+      const joint = m.members.length <= 32;
+      this.fatal('membership', `too many ${joint ? 'new_members' : 'members'} ${joint ? m.newMembers!.length : m.members.length} in mconf`);
+      return false;
+    }
+    this.log.info({ sk: slot.address, generation: m.generation }, `adopting mconf ${formatMconf(m)} from safekeeper ${slot.address}`);
+    this.mconf = cloneMconf(m);
+    return true;
+  }
+
+  /** Greeting while counting configuration members: vote once the greeted cover a majority of each set. */
+  private onGreetingCountingMembers(slot: Slot, g: AcceptorGreeting): void {
+    if (g.nodeId === 0n) this.log.warn({ sk: slot.address }, `safekeeper ${slot.address} greeted with node id 0; it is not counted`);
+    if (!this.votingStarted) {
+      if (g.term > this.term) this.term = g.term;
+    } else if (g.term > this.term) {
+      this.fatal('higher-term', `WAL acceptor ${slot.address} with term ${g.term} rejects our connection request with term ${this.term}`);
+      return;
+    }
+    this.setState(slot, 'voting');
+    if (!this.votingStarted && this.mconf.generation !== INVALID_GENERATION) {
+      const greeted = this.nodeIdsOf((s) => s.state === 'voting');
+      if (coversMconfQuorum(this.mconf, greeted)) {
+        this.votingStarted = true;
+        this.term += 1n;
+        this.log.info({ term: String(this.term) }, `proposer connected to a quorum of mconf ${formatMconf(this.mconf)}, propTerm=${this.term}`);
       }
     }
+    if (this.votingStarted) this.requestVotes();
+  }
+
+  private requestVotes(): void {
+    for (const s of this.slots) {
+      if (s.state !== 'voting') continue;
+      this.setState(s, 'wait_verdict');
+      void this.sendTo(s, { kind: 'VoteRequest', generation: this.mconf.generation, term: this.term, proposerId: this.proposerId });
+    }
+  }
+
+  /** Node ids (from AcceptorGreeting) of the slots matching `pred`; 0 is never counted. */
+  private nodeIdsOf(pred: (s: Slot) => boolean): Set<bigint> {
+    const ids = new Set<bigint>();
+    for (const s of this.slots) if (pred(s) && s.nodeId !== undefined && s.nodeId !== 0n) ids.add(s.nodeId);
+    return ids;
   }
 
   private onVote(slot: Slot, v: VoteResponse): void {
@@ -526,12 +617,21 @@ export class Proposer {
       },
       `got VoteResponse from acceptor ${slot.address}`,
     );
-    if (!v.voteGiven && (v.term > this.term || this.nVotes < this.quorum)) {
+    if (!v.voteGiven && (v.term > this.term || (this.countsMembers ? !this.elected : this.nVotes < this.quorum))) {
       this.fatal('vote-refused', `WAL acceptor ${slot.address} with term ${v.term} rejects our connection request with term ${this.term}`);
       return;
     }
     slot.vote = v;
     this.nVotes++;
+    if (this.countsMembers) {
+      if (this.elected) {
+        this.sendElected(slot);
+        return;
+      }
+      this.setState(slot, 'idle');
+      if (coversMconfQuorum(this.mconf, this.nodeIdsOf((s) => s.state === 'idle'))) this.elect();
+      return;
+    }
     if (this.nVotes < this.quorum) {
       this.setState(slot, 'idle');
     } else if (this.nVotes === this.quorum) {
@@ -544,8 +644,12 @@ export class Proposer {
 
   /** DetermineEpochStartLsn + ProposerElected to every voter (proposer.md §2.3, §2.4). */
   private elect(): void {
-    const voters = this.slots.filter((s) => s.state === 'idle');
-    if (voters.length < this.quorum) {
+    const idle = this.slots.filter((s) => s.state === 'idle');
+    // Counting members, only the configuration's members choose the donor; every voter streams.
+    const inMconf = (s: Slot) =>
+      s.nodeId !== undefined && [...this.mconf.members, ...(this.mconf.newMembers ?? [])].some((m) => m.id === s.nodeId);
+    const voters = this.countsMembers ? idle.filter(inMconf) : idle;
+    if (this.countsMembers ? !coversMconfQuorum(this.mconf, this.nodeIdsOf((s) => voters.includes(s))) : voters.length < this.quorum) {
       this.fatal('missing-majority', `missing majority of votes, collected ${this.nVotes}, expected ${this.quorum}, got ${voters.length}`);
       return;
     }
@@ -585,7 +689,7 @@ export class Proposer {
       donor,
     };
     this.emitter.emit('elected', info);
-    for (const s of voters) this.sendElected(s);
+    for (const s of idle) this.sendElected(s);
     const w = this.electionWaiter;
     this.electionWaiter = undefined;
     w?.resolve(info);
@@ -616,7 +720,7 @@ export class Proposer {
     );
     void this.sendTo(slot, {
       kind: 'ProposerElected',
-      generation: INVALID_GENERATION,
+      generation: this.mconf.generation,
       term: this.term,
       startStreamingAt: start,
       termHistory: this.history,
@@ -631,6 +735,10 @@ export class Proposer {
   }
 
   private onAppendResponse(slot: Slot, r: AppendResponse): void {
+    if (this.v3 && r.generation !== this.mconf.generation) {
+      this.fatal('membership', `safekeeper ${slot.address} sent response with generation ${r.generation}, expected ${this.mconf.generation}`);
+      return;
+    }
     if (r.term > this.term) {
       this.fatal(
         'higher-term',
@@ -643,7 +751,9 @@ export class Proposer {
     slot.commitLsn = r.commitLsn;
     if (r.flushLsn > slot.ackedLsn) slot.ackedLsn = r.flushLsn;
     const flushes = this.slots.map((s) => s.flushLsn);
-    const c = quorumCommitLsn(flushes, this.epochStart, this.quorum);
+    const c = this.countsMembers
+      ? mconfCommitLsn(this.mconf, new Map(this.slots.filter((s) => s.nodeId !== undefined).map((s) => [s.nodeId!, s.flushLsn])), this.epochStart)
+      : quorumCommitLsn(flushes, this.epochStart, this.quorum);
     if (c > this.commit) {
       this.commit = c;
       this.broadcast();
@@ -699,7 +809,7 @@ export class Proposer {
           const wal = end > begin ? this.wal.read(begin, end) : EMPTY;
           batch.push({
             kind: 'AppendRequest',
-            generation: INVALID_GENERATION,
+            generation: this.mconf.generation,
             term: this.term,
             termStartLsn: this.epochStart,
             beginLsn: begin,

@@ -5,6 +5,8 @@ import type { AcceptorMessage, AppendRequest, ProposerMessage } from './messages
 
 export interface ProtocolCodec {
   readonly version: number;
+  /** Bytes of an AppendRequest before its WAL. */
+  readonly appendRequestHeaderSize: number;
   /** Server side: one CopyData payload from the proposer (optionally split: see decodeProposerMessage). */
   decodeProposerMessage(body: Buffer, tail?: readonly Buffer[]): ProposerMessage;
   /** Server side: the exact CopyData payload for a reply. */

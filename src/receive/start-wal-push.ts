@@ -63,6 +63,10 @@ export function startWalPush(client: HandedOverClient, ttid: Ttid, opts: WalPush
     },
   });
   deps.sessions.add(session);
+  const proto = { proto_version: String(opts.protocolVersion) };
+  deps.metrics?.walPushConnectionsTotal.inc(proto);
+  deps.metrics?.walPushConnections.inc(proto);
+  void session.closed.then(() => deps.metrics?.walPushConnections.dec(proto));
   client.logger.info({ peer: client.peer, app_name: client.appName, proto_version: opts.protocolVersion }, 'START_WAL_PUSH');
   deps.root.send({
     type: 'CONNECTION.ACCEPTED',

@@ -110,7 +110,7 @@ describe('connection chart: lifecycle', () => {
     );
     assert.deepEqual(h.records('closeConnection'), [{ kind: 'closeConnection', error: null, dirty: false }]);
     assert.deepEqual(
-      { term: h.context.term, flushLsn: h.context.flushLsn, commitLsn: h.context.commitLsn },
+      { generation: h.context.generation, term: h.context.term, flushLsn: h.context.flushLsn, commitLsn: h.context.commitLsn },
       OUTCOMES.flushed.progress,
       'progress of the last batch is in the context',
     );
