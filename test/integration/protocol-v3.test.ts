@@ -1,0 +1,215 @@
+// Protocol v3 against real safekeeper processes (fsync on), driven by the project's proposer
+// client: v3 beside v2 on one generation-0 timeline, timelines created over HTTP with a
+// configuration and switched to a new generation while a proposer streams, and the HTTP
+// scenarios of protocol-v3.md §7 (#25-29).
+
+import { describe, test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { MemoryWalLog, Proposer, WalGenerator, type ProposerOptions } from '../../src/client/index.js';
+import { ProposerFatalError } from '../../src/client/errors.js';
+import { formatLsn } from '../../src/lsn.js';
+import { killServer, removeDir, startServer, stopServer, type ServerProcess } from '../helpers/server-process.js';
+import { START_LSN, SYSTEM_ID, assertStoredWalEquals, httpStatus, randomTtid, waitUntil } from '../helpers/cluster.js';
+
+const servers: ServerProcess[] = [];
+const proposers: Proposer[] = [];
+before(async () => {
+  for (const id of [1, 2, 3]) servers.push(await startServer({ id }));
+});
+after(async () => {
+  for (const p of proposers) await p.stop().catch(() => {});
+  for (const s of servers) {
+    await stopServer(s).catch(() => {});
+    await removeDir(s.datadir);
+  }
+});
+
+const addrs = () => servers.map((s) => `127.0.0.1:${s.pgPort}`);
+const ids = (t: { tenantId: string; timelineId: string }) => ({ tenant_id: t.tenantId, timeline_id: t.timelineId });
+const member = (s: ServerProcess) => ({ id: s.id, host: '127.0.0.1', pg_port: s.pgPort });
+
+function proposer(ttid: { tenantId: string; timelineId: string }, wal: MemoryWalLog, over: Partial<ProposerOptions> = {}): Proposer {
+  const p = new Proposer({ safekeepers: addrs(), ...ttid, systemId: SYSTEM_ID, pgVersion: 150002, wal, reconnectIntervalMs: 100, ...over });
+  proposers.push(p);
+  return p;
+}
+
+/** Streams `bytes` of generated WAL through `p` and waits for every node to flush it. */
+async function stream(p: Proposer, gen: WalGenerator, bytes: number): Promise<bigint> {
+  const end = p.appendWal(gen.generate(bytes));
+  await p.waitForCommit(end, 60_000);
+  await p.waitForFlush(end, 'all', 60_000);
+  return end;
+}
+
+async function json(res: Response): Promise<unknown> {
+  const text = await res.text();
+  return text === '' ? undefined : JSON.parse(text);
+}
+
+async function put(s: ServerProcess, path: string, body: unknown) {
+  const res = await s.http(path, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return { status: res.status, body: await json(res) };
+}
+
+async function create(s: ServerProcess, body: Record<string, unknown>) {
+  const res = await s.http('/v1/tenant/timeline', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return { status: res.status, body: await json(res) };
+}
+
+async function metric(s: ServerProcess, name: string, labels: string): Promise<number> {
+  const text = await (await s.http('/metrics')).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}}`));
+  return line ? Number(line.split(' ').pop()) : NaN;
+}
+
+describe('protocol v3 with real processes', { timeout: 240_000 }, () => {
+  test('v2 and v3 proposers elect in turn on one generation-0 timeline; no WAL is lost', async () => {
+    const ttid = randomTtid();
+    const wal = new MemoryWalLog(START_LSN);
+    const gen = new WalGenerator({ startLsn: START_LSN, systemId: SYSTEM_ID, pgVersion: 150002 });
+    const v3Before = await metric(servers[0]!, 'safekeeper_ts_wal_push_connections_total', 'proto_version="3"');
+
+    const p2 = proposer(ttid, wal);
+    assert.equal((await p2.start()).term, 1n);
+    await stream(p2, gen, 2 * 1024 * 1024);
+    await p2.stop();
+
+    const p3 = proposer(ttid, wal, { protocolVersion: 3 });
+    const e3 = await p3.start();
+    assert.equal(e3.term, 2n, 'the v3 proposer takes over with the next term');
+    await stream(p3, gen, 2 * 1024 * 1024);
+    await p3.stop();
+
+    const p2b = proposer(ttid, wal);
+    assert.equal((await p2b.start()).term, 3n);
+    const end = await stream(p2b, gen, 2 * 1024 * 1024);
+    await p2b.stop();
+
+    for (const s of servers) {
+      await assertStoredWalEquals(s, ttid, wal, START_LSN, end);
+      const st = await httpStatus(s, ttid);
+      assert.equal(st.flushLsn, end);
+      assert.equal(st.term, 3n);
+    }
+    assert.equal(await metric(servers[0]!, 'safekeeper_ts_wal_push_connections_total', 'proto_version="3"'), v3Before + 1);
+  });
+
+  test('HTTP-created generation 1, then a switch to generation 2 while a v3 proposer streams: the old one is refused, the new one continues', async () => {
+    const ttid = randomTtid();
+    const wal = new MemoryWalLog(START_LSN);
+    const gen = new WalGenerator({ startLsn: START_LSN, systemId: SYSTEM_ID, pgVersion: 150002 });
+    const gen1 = { generation: 1, members: servers.map(member), new_members: null };
+    for (const s of servers) {
+      const r = await create(s, { ...ids(ttid), mconf: gen1, pg_version: 150002, system_id: Number(0), start_lsn: formatLsn(START_LSN) });
+      assert.deepEqual(r, { status: 200, body: null });
+    }
+
+    const p1 = proposer(ttid, wal, { protocolVersion: 3, generations: true });
+    const e1 = await p1.start();
+    assert.equal(e1.term, 1n);
+    assert.deepEqual(p1.membership.generation, 1, 'adopted from the safekeepers');
+    await stream(p1, gen, 1024 * 1024);
+
+    // The storage controller moves the timeline to generation 2 (same members) on every node.
+    const gen2 = { ...gen1, generation: 2 };
+    for (const s of servers) {
+      const r = await put(s, `/v1/tenant/${ttid.tenantId}/timeline/${ttid.timelineId}/membership`, gen2);
+      assert.equal(r.status, 200);
+      assert.deepEqual((r.body as { previous_conf: { generation: number } }).previous_conf.generation, 1);
+      assert.deepEqual((r.body as { current_conf: { generation: number } }).current_conf.generation, 2);
+    }
+    // The old proposer's next append is refused (generation mismatch): it dies.
+    const died = new Promise<Error>((resolve) => p1.on('error', resolve));
+    p1.appendWal(gen.generate(64 * 1024));
+    const err = await died;
+    assert.ok(err instanceof ProposerFatalError, String(err));
+    await p1.stop();
+
+    const p2 = proposer(ttid, wal, { protocolVersion: 3, generations: true });
+    const e2 = await p2.start();
+    assert.equal(p2.membership.generation, 2);
+    assert.equal(e2.term, 2n);
+    const end = await stream(p2, gen, 1024 * 1024);
+    await p2.stop();
+    for (const s of servers) {
+      await assertStoredWalEquals(s, ttid, wal, START_LSN, end);
+      const st = (await json(await s.http(`/v1/tenant/${ttid.tenantId}/timeline/${ttid.timelineId}`))) as { mconf: { generation: number } };
+      assert.equal(st.mconf.generation, 2);
+    }
+  });
+
+  test('a v2 proposer cannot write to a timeline with a generation', async () => {
+    const ttid = randomTtid();
+    for (const s of servers) {
+      await create(s, { ...ids(ttid), mconf: { generation: 1, members: servers.map(member) }, pg_version: 150002, start_lsn: formatLsn(START_LSN) });
+    }
+    const p = proposer(ttid, new MemoryWalLog(START_LSN), { connectionTimeoutMs: 2000 });
+    void p.start().catch(() => {});
+    // It greets (v2 reply), then every vote is refused with an error: it never gets elected.
+    await assert.rejects(p.waitForElection(3000), /timed out|generation mismatch|rejects/);
+    await p.stop();
+    for (const s of servers) assert.equal((await httpStatus(s, ttid)).term, 0n);
+  });
+
+  test('HTTP (§7 #25-29): create with mconf, membership switch codes, exclude and its tombstone', async () => {
+    const s = servers[0]!; // node id 1
+    const ttid = randomTtid();
+    const base = `/v1/tenant/${ttid.tenantId}/timeline/${ttid.timelineId}`;
+    const me = member(s);
+    // #26: a v3 body needs mconf; commit_lsn may not be below start_lsn.
+    assert.equal((await create(s, { ...ids(ttid), pg_version: 150002, start_lsn: '0/1000000' })).status, 400);
+    const low = await create(s, { ...ids(ttid), mconf: { generation: 1, members: [me] }, pg_version: 150002, start_lsn: '0/1000000', commit_lsn: '0/10' });
+    assert.equal(low.status, 500);
+    assert.match((low.body as { msg: string }).msg, /commit_lsn 0\/10 is smaller than start_lsn 0\/1000000/);
+    // #25
+    assert.deepEqual(await create(s, { ...ids(ttid), mconf: { generation: 1, members: [me] }, pg_version: 150002, start_lsn: '0/1000000' }), { status: 200, body: null });
+    const st = (await json(await s.http(base))) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(st).slice(0, 3), ['tenant_id', 'timeline_id', 'mconf']);
+    assert.deepEqual(st.mconf, { generation: 1, members: [me], new_members: null });
+    assert.deepEqual((st.acceptor_state as { term_history: unknown }).term_history, [{ term: 0, lsn: '0/1000000' }]);
+    assert.equal(st.flush_lsn, '0/1000000', 'votes with flush_lsn = start_lsn before it has WAL');
+    // #27
+    const g4 = { generation: 4, members: [me, { id: 2, host: 'h', pg_port: 1 }], new_members: null };
+    const up = await put(s, `${base}/membership`, g4);
+    assert.equal(up.status, 200);
+    assert.deepEqual(up.body, {
+      previous_conf: { generation: 1, members: [me], new_members: null },
+      current_conf: g4,
+      last_log_term: 0,
+      flush_lsn: '0/1000000',
+    });
+    const again = await put(s, `${base}/membership`, { ...g4, members: [me] });
+    assert.deepEqual([again.status, (again.body as { previous_conf: unknown }).previous_conf, (again.body as { current_conf: unknown }).current_conf], [200, g4, g4]);
+    assert.deepEqual(await put(s, `${base}/membership`, { generation: 2, members: [me] }), {
+      status: 409,
+      body: { msg: 'Conflict: request to switch into 2 ignored, current generation 4' },
+    });
+    const forbidden = await put(s, `${base}/membership`, { generation: 9, members: [{ id: 7, host: 'h', pg_port: 1 }] });
+    assert.equal(forbidden.status, 403);
+    assert.match((forbidden.body as { msg: string }).msg, /^Forbidden: refused to switch into gen=9, members=\(\[id=7, ep=h:1\]\), new_members=none, node 1 is not a member of it$/);
+    // Persisted before the answer: a SIGKILL right after keeps generation 4.
+    await killServer(s);
+    const restarted = await startServer({ id: 1, datadir: s.datadir });
+    servers[0] = restarted;
+    const after = (await json(await restarted.http(base))) as { mconf: unknown };
+    assert.deepEqual(after.mconf, g4);
+    // #28
+    const other = randomTtid();
+    assert.equal((await put(restarted, `/v1/tenant/${other.tenantId}/timeline/${other.timelineId}/membership`, g4)).status, 404);
+    assert.equal((await put(restarted, `${base}/membership`, { generation: 'x' })).status, 400);
+    // #29: sk gen 4: excluding with generation 3 conflicts; with 5 it goes, and leaves a tombstone of 5.
+    const notMe = [{ id: 2, host: 'h', pg_port: 1 }];
+    const x3 = await put(restarted, `${base}/exclude`, { generation: 3, members: notMe });
+    assert.equal(x3.status, 409);
+    assert.equal((await put(restarted, `${base}/exclude`, { generation: 5, members: [member(restarted)] })).status, 403);
+    assert.deepEqual(await put(restarted, `${base}/exclude`, { generation: 5, members: notMe }), { status: 200, body: { dir_existed: true } });
+    assert.equal((await restarted.http(base)).status, 404);
+    assert.deepEqual(await put(restarted, `${base}/exclude`, { generation: 5, members: notMe }), { status: 200, body: { dir_existed: false } });
+    const blocked = await create(restarted, { ...ids(ttid), mconf: { generation: 5, members: [member(restarted)] }, pg_version: 150002, start_lsn: '0/1000000' });
+    assert.equal(blocked.status, 500);
+    assert.match((blocked.body as { msg: string }).msg, /has been deleted/);
+    assert.equal((await create(restarted, { ...ids(ttid), mconf: { generation: 6, members: [member(restarted)] }, pg_version: 150002, start_lsn: '0/1000000' })).status, 200);
+    await waitUntil('the re-created timeline', async () => (await restarted.http(base)).status === 200);
+  });
+});
