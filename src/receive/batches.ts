@@ -31,6 +31,18 @@ function dequeued(session: WalPushSession, msgs: readonly ProposerMessage[]): vo
   m.queueSizeTotal.dec(bytes);
 }
 
+/**
+ * Runs `task` on the timeline; its failure reads as Neon's WalAcceptor errors do: `WAL acceptor: …`.
+ * (Parse errors and timeline creation errors, which happen before, carry no such prefix.)
+ */
+async function inAcceptor<T>(timeline: Timeline, task: (a: Acceptor) => Promise<T>): Promise<T> {
+  try {
+    return await timeline.run(task);
+  } catch (err) {
+    throw new Error(`WAL acceptor: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+}
+
 function timelineOf(session: WalPushSession): Timeline {
   if (!session.timeline) throw new Error('no timeline: the greeting was not processed');
   return session.timeline;
@@ -81,7 +93,7 @@ export async function greet(session: WalPushSession, timelines: Timelines): Prom
   session.metrics?.miscOperationSeconds.observe({ operation: 'wal_residence_guard' }, (performance.now() - acquiring) / 1000);
   const timeline = tl;
   const mark = session.inbox.lastTakenMark;
-  const result = await timeline.run(async (a) => {
+  const result = await inAcceptor(timeline, async (a) => {
     const reply = await a.handleGreeting(msg, session.ttid, session.protocolVersion);
     return { ...emptyResult(), replies: [reply], taken: 1, queued: session.inbox.length, progress: progressOf(a) };
   });
@@ -91,7 +103,7 @@ export async function greet(session: WalPushSession, timelines: Timelines): Prom
 
 /** Voting: one message at a time until a ProposerElected is processed or an AppendRequest is next. */
 export async function vote(session: WalPushSession): Promise<BatchResult> {
-  const result = await timelineOf(session).run(async (a) => {
+  const result = await inAcceptor(timelineOf(session), async (a) => {
     const result = emptyResult();
     for (let msg = session.inbox.peek(); msg; msg = session.inbox.peek()) {
       if (msg.kind === 'AppendRequest') {
@@ -125,7 +137,7 @@ export async function append(session: WalPushSession): Promise<BatchResult> {
   const result = emptyResult();
   if (msgs.length === 0) return result;
   // The WAL store has copied every AppendRequest's bytes once the batch is done: free them then.
-  await timelineOf(session).run(async (a) => {
+  await inAcceptor(timelineOf(session), async (a) => {
     for (const msg of msgs) {
       result.taken++;
       if (msg.kind === 'AppendRequest') result.appended = true;
@@ -142,7 +154,7 @@ export async function append(session: WalPushSession): Promise<BatchResult> {
 
 /** FlushWAL: fdatasync what was appended, then the AppendResponse (always one). */
 export function flush(session: WalPushSession): Promise<BatchResult> {
-  return timelineOf(session).run(async (a) => {
+  return inAcceptor(timelineOf(session), async (a) => {
     const reply = await a.flushWal();
     return { ...emptyResult(), replies: [reply], queued: session.inbox.length, progress: progressOf(a) };
   });

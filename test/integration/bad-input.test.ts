@@ -284,7 +284,7 @@ describe('bad input while a good stream is running', () => {
       proposerUuid: randomId(),
       wal,
     });
-    await expectStreamError(c, tl, /^got AppendRequest before ProposerElected$/);
+    await expectStreamError(c, tl, /^WAL acceptor: got AppendRequest before ProposerElected$/);
     // Refused before anything was written or adopted.
     const status = (await (await server.http(`/v1/tenant/${TENANT}/timeline/${tl}`)).json()) as Record<string, unknown>;
     assert.equal(status.flush_lsn, '0/0');
@@ -456,7 +456,7 @@ describe('bad input while a good stream is running', () => {
   test('a greeting with another wal_seg_size than the existing timeline: "invalid wal_seg_size"', async () => {
     const c = await walPush(GOOD_TIMELINE);
     c.send(greeting(TENANT, GOOD_TIMELINE, { walSegSize: 8 * 1024 * 1024 }));
-    await expectStreamError(c, GOOD_TIMELINE, /^invalid wal_seg_size, got 8388608, expected 16777216$/);
+    await expectStreamError(c, GOOD_TIMELINE, /^WAL acceptor: invalid wal_seg_size, got 8388608, expected 16777216$/);
   });
 
   test(

@@ -20,7 +20,7 @@ after(async () => {
   }
 });
 
-test('SIGKILL mid-stream loses no acknowledged WAL and no vote', { timeout: 180_000 }, async () => {
+test('SIGKILL mid-stream loses no acknowledged WAL and no vote (protocol v3 and v2 rounds)', { timeout: 180_000 }, async () => {
   let sk: ServerProcess = await startServer({ id: 7 });
   server = sk;
   const ttid = randomTtid();
@@ -29,7 +29,9 @@ test('SIGKILL mid-stream loses no acknowledged WAL and no vote', { timeout: 180_
 
   // Kill points: bytes acknowledged before the SIGKILL, different each round (one crosses a segment).
   for (const [round, killAfter] of [3 << 20, 21 << 20, 9 << 20].entries()) {
-    const p: Proposer = new Proposer({ safekeepers: [`127.0.0.1:${sk.pgPort}`], ...ttid, systemId: SYSTEM_ID, wal });
+    // Protocol versions alternate (v3, v2, v3): the same timeline, the same guarantees.
+    const protocolVersion = round % 2 === 0 ? 3 : 2;
+    const p: Proposer = new Proposer({ safekeepers: [`127.0.0.1:${sk.pgPort}`], ...ttid, systemId: SYSTEM_ID, wal, protocolVersion });
     proposers.push(p);
     let acked: Lsn = 0n;
     p.on('response', (_sk, r) => {

@@ -8,6 +8,11 @@ import assert from 'node:assert/strict';
 import { MemoryWalLog, Proposer, WalGenerator, type ProposerOptions } from '../../src/client/index.js';
 import { ProposerFatalError } from '../../src/client/errors.js';
 import { formatLsn } from '../../src/lsn.js';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { v3Codec, type MembershipConfiguration, type ProposerGreeting, type SafekeeperId } from '../../src/protocol/index.js';
+import { decodeControlFile } from '../../src/storage/control-file.js';
+import { RawClient } from '../helpers/raw-client.js';
 import { killServer, removeDir, startServer, stopServer, type ServerProcess } from '../helpers/server-process.js';
 import { START_LSN, SYSTEM_ID, assertStoredWalEquals, httpStatus, randomTtid, waitUntil } from '../helpers/cluster.js';
 
@@ -212,4 +217,139 @@ describe('protocol v3 with real processes', { timeout: 240_000 }, () => {
     assert.equal((await create(restarted, { ...ids(ttid), mconf: { generation: 6, members: [member(restarted)] }, pg_version: 150002, start_lsn: '0/1000000' })).status, 200);
     await waitUntil('the re-created timeline', async () => (await restarted.http(base)).status === 200);
   });
+});
+
+describe('protocol v3 on the wire: protocol-v3.md §7 against a real process (node 3, generation 3)', { timeout: 120_000 }, () => {
+  const clients: RawClient[] = [];
+  after(() => {
+    for (const c of clients) c.destroy();
+  });
+  const node3 = () => servers[2]!;
+  const ttid = randomTtid();
+  const gen3 = () => ({ generation: 3, members: servers.map(member), new_members: null });
+  const v3Greeting = (mconf: MembershipConfiguration, over: Partial<ProposerGreeting> = {}): Buffer =>
+    v3Codec.encodeProposerMessage({
+      kind: 'ProposerGreeting',
+      protocolVersion: 3,
+      mconf,
+      pgVersion: 150002,
+      proposerId: '0'.repeat(32),
+      systemId: SYSTEM_ID,
+      ...ttid,
+      tli: 1,
+      walSegSize: 16 * 1024 * 1024,
+      ...over,
+    });
+  const sk = (id: number): SafekeeperId => ({ id: BigInt(id), host: '127.0.0.1', pgPort: 5454 });
+
+  async function push(command: string, t = ttid): Promise<RawClient> {
+    const c = await RawClient.connect(node3().pgPort);
+    clients.push(c);
+    await c.startup(t);
+    await c.startWalPush(command);
+    return c;
+  }
+
+  /** The ErrorResponse the stream ends with, then the close; nothing else. */
+  async function ends(c: RawClient, message: RegExp): Promise<void> {
+    const err = await c.nextError();
+    assert.match(err.message, message);
+    await c.waitClosed();
+  }
+
+  async function nextReply(c: RawClient) {
+    for (;;) {
+      const m = await c.next();
+      if (m.kind === 'copyData') return v3Codec.decodeAcceptorMessage(m.payload);
+      if (m.kind === 'error') throw new Error(`ErrorResponse: ${m.fields.get('M')}`);
+    }
+  }
+
+  before(async () => {
+    assert.equal(node3().id, 3);
+    const r = await create(node3(), { ...ids(ttid), mconf: gen3(), pg_version: 150002, start_lsn: formatLsn(START_LSN) });
+    assert.equal(r.status, 200);
+  });
+
+  test("#1: START_WAL_PUSH (proto_version '3', allow_timeline_creation 'false') on an existing timeline: v3 replies with the stored configuration", async () => {
+    const c = await push("START_WAL_PUSH (proto_version '3', allow_timeline_creation 'false')");
+    c.sendCopyData(v3Greeting({ generation: 0, members: [], newMembers: null }));
+    const g = await nextReply(c);
+    assert.ok(g.kind === 'AcceptorGreeting');
+    assert.equal(g.nodeId, 3n);
+    assert.equal(g.mconf.generation, 3);
+    assert.deepEqual(g.mconf.members.map((m) => m.id), [1n, 2n, 3n]);
+    c.destroy();
+  });
+
+  test('#2 (deliberately stricter): START_WAL_PUSH( without a space is refused before CopyBoth', async () => {
+    const c = await RawClient.connect(node3().pgPort);
+    clients.push(c);
+    await c.startup(ttid);
+    const r = await c.query("START_WAL_PUSH(proto_version '3')");
+    assert.match(String(r.error?.message), /needs whitespace before '\('/);
+  });
+
+  test('#5 (deliberately louder): creation off and an unknown timeline: an ErrorResponse, then close (Neon just closes)', async () => {
+    const other = randomTtid();
+    const c = await push("START_WAL_PUSH (proto_version '3', allow_timeline_creation 'false')", other);
+    c.sendCopyData(v3Greeting({ generation: 0, members: [], newMembers: null }, other));
+    await ends(c, /does not exist and allow_timeline_creation is false/);
+    assert.equal((await other3Status(other)).status, 404);
+  });
+
+  test('#6: an empty first CopyData', async () => {
+    const c = await push("START_WAL_PUSH (proto_version '3')");
+    c.sendCopyData(Buffer.alloc(0));
+    await ends(c, /ProposerAcceptorMessage is not complete: missing tag/);
+  });
+
+  test('#14 (deliberately louder): pg_version 130000 gets an ErrorResponse, then close (Neon panics the task)', async () => {
+    const c = await push("START_WAL_PUSH (proto_version '3')");
+    c.sendCopyData(v3Greeting({ generation: 0, members: [], newMembers: null }, { pgVersion: 130000 }));
+    await ends(c, /invalid pg_version 130000/);
+  });
+
+  test('#15: a greeting switching to a generation without this node is refused, nothing written', async () => {
+    const c = await push("START_WAL_PUSH (proto_version '3')");
+    c.sendCopyData(v3Greeting({ generation: 5, members: [sk(1), sk(2), sk(4)], newMembers: null }));
+    await ends(c, /^WAL acceptor: refused to switch into gen=5, .* node 3 is not a member of it$/);
+    const st = (await json(await node3().http(`/v1/tenant/${ttid.tenantId}/timeline/${ttid.timelineId}`))) as { mconf: { generation: number } };
+    assert.equal(st.mconf.generation, 3);
+  });
+
+  test('#18: a VoteRequest of another generation is refused; the term stays', async () => {
+    const c = await push("START_WAL_PUSH (proto_version '3')");
+    c.sendCopyData(v3Greeting({ generation: 0, members: [], newMembers: null }));
+    await nextReply(c);
+    c.sendCopyData(v3Codec.encodeProposerMessage({ kind: 'VoteRequest', generation: 2, term: 9n, proposerId: '0'.repeat(32) }));
+    await ends(c, /^WAL acceptor: refusing VoteRequest \{ generation: SafekeeperGeneration\(2\), term: 9 \} due to generation mismatch: sk generation 3$/);
+    assert.equal((await httpStatus(node3(), ttid)).term, 0n);
+  });
+
+  test('#23: a v2 client greets (v2 reply) but its vote is refused', async () => {
+    const c = await push('START_WAL_PUSH');
+    c.send({ kind: 'ProposerGreeting', mconf: { generation: 0, members: [], newMembers: null }, protocolVersion: 2, pgVersion: 150002, proposerId: 'ab'.repeat(16), systemId: SYSTEM_ID, ...ttid, tli: 1, walSegSize: 16 * 1024 * 1024 });
+    const m = await c.next();
+    assert.ok(m.kind === 'copyData' && m.payload.length === 24, 'a v2 AcceptorGreeting');
+    c.send({ kind: 'VoteRequest', generation: 0, term: 9n, proposerId: 'ab'.repeat(16) });
+    await ends(c, /SafekeeperGeneration\(0\), term: 9 \} due to generation mismatch: sk generation 3/);
+  });
+
+  test('#16: a greeting with a higher joint generation containing this node: format 10 written before the reply, which carries it', async () => {
+    const c = await push("START_WAL_PUSH (proto_version '3')");
+    const joint = { generation: 5, members: [sk(1), sk(2), sk(3)], newMembers: [sk(1), sk(2), sk(4)] };
+    c.sendCopyData(v3Greeting(joint));
+    const g = await nextReply(c);
+    assert.ok(g.kind === 'AcceptorGreeting');
+    assert.deepEqual(g.mconf, joint);
+    const file = await readFile(path.join(node3().datadir, ttid.tenantId, ttid.timelineId, 'safekeeper.control'));
+    assert.equal(file.readUInt32LE(4), 10);
+    assert.equal(decodeControlFile(file).mconf.generation, 5);
+    c.destroy();
+  });
+
+  async function other3Status(t: { tenantId: string; timelineId: string }) {
+    return node3().http(`/v1/tenant/${t.tenantId}/timeline/${t.timelineId}`);
+  }
 });

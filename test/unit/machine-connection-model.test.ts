@@ -20,7 +20,7 @@ import assert from 'node:assert/strict';
 import { getAdjacencyMap, getShortestPaths, TestModel, type PathGenerator, type StatePath, type TestPath } from '@xstate/graph';
 import { createEmptyActor } from 'xstate';
 import type { ActorLogic, ActorScope, AnyStateNode, AnyTransitionDefinition, EventObject, InspectionEvent, SnapshotFrom } from 'xstate';
-import { connectionMachine, type BatchResult } from '../../machines/connection.js';
+import { connectionMachine, type BatchResult, type ConnectionInput } from '../../machines/connection.js';
 import {
   ConnectionHarness,
   DEFAULT_INPUT,
@@ -323,10 +323,12 @@ interface ReplayResult {
   transitions: string[];
   /** State node ids the real actor was in after some step. */
   states: Set<string>;
+  /** The connection's protocol version as its context holds it at the end. */
+  protocolVersion: number;
 }
 
-async function replay(path: TestPath<ModelSnapshot, ModelEvent>): Promise<ReplayResult> {
-  const h = new ConnectionHarness().start();
+async function replay(path: TestPath<ModelSnapshot, ModelEvent>, input: ConnectionInput = DEFAULT_INPUT): Promise<ReplayResult> {
+  const h = new ConnectionHarness({ input }).start();
   const states = new Set<string>();
   const ledger: Ledger = { shutdowns: 0, greeted: false, replies: [], markStreaming: [], batchFailed: null, firstError: null };
   const pendingWith = (event: { type: string }) => ((event as { withMessages?: true }).withMessages ? 1 : 0);
@@ -371,7 +373,7 @@ async function replay(path: TestPath<ModelSnapshot, ModelEvent>): Promise<Replay
   } finally {
     h.stop();
   }
-  return { transitions: h.transitionsTaken.map(transitionName), states };
+  return { transitions: h.transitionsTaken.map(transitionName), states, protocolVersion: h.context.protocolVersion };
 }
 
 // ---- the tests ----
@@ -502,5 +504,15 @@ describe('connection chart: generated paths', () => {
     const taken = new Set<string>();
     for (const path of edgePaths) for (const name of (await replay(path)).transitions) taken.add(name);
     assert.deepEqual(missing(TRANSITION_NAMES, taken), []);
+  });
+
+  test('a protocol v3 connection takes exactly the same transitions on every edge-cover path', async () => {
+    const v3: ConnectionInput = { ...DEFAULT_INPUT, protocolVersion: 3 };
+    for (const path of edgePaths) {
+      const [a, b] = [await replay(path), await replay(path, v3)];
+      assert.deepEqual(b.transitions, a.transitions);
+      assert.deepEqual([...b.states], [...a.states]);
+      assert.deepEqual([a.protocolVersion, b.protocolVersion], [2, 3]);
+    }
   });
 });
