@@ -12,7 +12,7 @@ export {
 export { timelineStatus, type TimelineStatus } from './timeline-status.js';
 export { MemoryWalLog, type WalSource } from './wal-source.js';
 export { determineEpochStart, startStreamingAt, lastLogTerm, type VoteInfo, type EpochDecision } from './election.js';
-export { quorumSize, quorumCommitLsn, nextTruncateLsn } from './quorum.js';
+export { quorumSize, quorumCommitLsn, nextTruncateLsn, coversMconfQuorum, mconfCommitLsn } from './quorum.js';
 export {
   Proposer,
   type ProposerOptions,

@@ -79,11 +79,13 @@ export async function greet(session: WalPushSession, timelines: Timelines): Prom
       throw new Error(`timeline ${session.ttid.tenantId}/${session.ttid.timelineId} does not exist and allow_timeline_creation is false`);
     }
     try {
-      tl = await timelines.getOrCreate(session.ttid, {
-        pgVersion: msg.pgVersion,
-        systemId: msg.systemId,
-        walSegSize: msg.walSegSize,
-      });
+      tl = await timelines.getOrCreate(
+        session.ttid,
+        { pgVersion: msg.pgVersion, systemId: msg.systemId, walSegSize: msg.walSegSize },
+        0n,
+        0n,
+        session.protocolVersion === 3 ? 'greeting' : undefined,
+      );
     } catch (err) {
       throw new Error(`create timeline: ${err instanceof Error ? err.message : String(err)}`);
     }

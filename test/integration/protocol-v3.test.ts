@@ -211,6 +211,18 @@ describe('protocol v3 with real processes', { timeout: 240_000 }, () => {
     assert.deepEqual(await put(restarted, `${base}/exclude`, { generation: 5, members: notMe }), { status: 200, body: { dir_existed: true } });
     assert.equal((await restarted.http(base)).status, 404);
     assert.deepEqual(await put(restarted, `${base}/exclude`, { generation: 5, members: notMe }), { status: 200, body: { dir_existed: false } });
+    // A compute's greeting may not bring it back either.
+    const c = await RawClient.connect(restarted.pgPort);
+    await c.startup(ttid);
+    await c.startWalPush("START_WAL_PUSH (proto_version '3')");
+    c.sendCopyData(
+      v3Codec.encodeProposerMessage({
+        kind: 'ProposerGreeting', protocolVersion: 3, mconf: { generation: 0, members: [], newMembers: null }, pgVersion: 150002,
+        proposerId: '0'.repeat(32), systemId: SYSTEM_ID, ...ttid, tli: 1, walSegSize: 16 * 1024 * 1024,
+      }),
+    );
+    assert.match((await c.nextError()).message, new RegExp(`^create timeline: Timeline ${ttid.tenantId}/${ttid.timelineId} has been deleted$`));
+    c.destroy();
     const blocked = await create(restarted, { ...ids(ttid), mconf: { generation: 5, members: [member(restarted)] }, pg_version: 150002, start_lsn: '0/1000000' });
     assert.equal(blocked.status, 500);
     assert.match((blocked.body as { msg: string }).msg, /has been deleted/);

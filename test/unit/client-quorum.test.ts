@@ -1,6 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { nextTruncateLsn, quorumCommitLsn, quorumSize } from '../../src/client/index.js';
+import { coversMconfQuorum, mconfCommitLsn } from '../../src/client/quorum.js';
 
 const S = 0x1000028n;
 const L1 = 0x1000100n;
@@ -48,5 +49,34 @@ describe('nextTruncateLsn', () => {
     assert.equal(nextTruncateLsn(L1, [L3, 0n, L3], L3), L1, 'does not move until everyone answered');
     assert.equal(nextTruncateLsn(L2, [L3, L1, L3], L3), L2, 'never decreases');
     assert.equal(nextTruncateLsn(S, [L2, L3, L4], L3), L2);
+  });
+});
+
+describe('membership configurations (protocol-v3.md §5)', () => {
+  const sk = (id: number) => ({ id: BigInt(id), host: 'h', pgPort: 1 });
+  const plain = { generation: 2, members: [1, 2, 3].map(sk), newMembers: null };
+  const joint = { generation: 3, members: [1, 2, 3].map(sk), newMembers: [3, 4, 5].map(sk) };
+  const ids = (...xs: number[]) => new Set(xs.map(BigInt));
+
+  test('coversMconfQuorum: a majority of members; joint: of each set', () => {
+    assert.equal(coversMconfQuorum(plain, ids(1, 2)), true);
+    assert.equal(coversMconfQuorum(plain, ids(1, 9)), false);
+    assert.equal(coversMconfQuorum(joint, ids(1, 2)), false, 'nobody of the new set');
+    assert.equal(coversMconfQuorum(joint, ids(1, 2, 4)), false, 'one of the new set');
+    assert.equal(coversMconfQuorum(joint, ids(1, 3, 4)), true, '3 counts in both sets');
+  });
+
+  test('mconfCommitLsn: per set the quorum-th flush (unmapped 0, below the term start 0); joint takes the lower', () => {
+    const flush = new Map<bigint, bigint>([
+      [1n, 500n],
+      [2n, 300n],
+      [3n, 400n],
+      [4n, 200n],
+    ]);
+    assert.equal(mconfCommitLsn(plain, flush, 100n), 400n);
+    // New set {3:400, 4:200, 5:unmapped} → 200; old set → 400; joint → 200.
+    assert.equal(mconfCommitLsn(joint, flush, 100n), 200n);
+    // Flushes below the term start count as 0.
+    assert.equal(mconfCommitLsn(plain, flush, 450n), 0n);
   });
 });
