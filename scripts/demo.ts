@@ -43,13 +43,26 @@ function between(lo: number, hi: number): number {
   return lo + Math.floor(Math.random() * (hi - lo));
 }
 
+/** --proto 2|3 pins every compute to one protocol version; by default they mix. */
+const PROTO: 2 | 3 | undefined = (() => {
+  const args = process.argv.slice(2);
+  const i = args.indexOf('--proto');
+  const v = i >= 0 ? args[i + 1] : undefined;
+  if (v === undefined) return undefined;
+  if (v !== '2' && v !== '3') {
+    console.error(`--proto ${v}: expected 2 or 3`);
+    process.exit(2);
+  }
+  return Number(v) as 2 | 3;
+})();
+
 function inspectorAddress(): string {
   const args = process.argv.slice(2);
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--inspector' && args[i + 1]) return args[i + 1]!;
     if (args[i]!.startsWith('--inspector=')) return args[i]!.slice('--inspector='.length);
     if (args[i] === '-h' || args[i] === '--help') {
-      console.log('usage: npm run demo [-- --inspector HOST:PORT]   (default 127.0.0.1:7680)');
+      console.log('usage: npm run demo [-- --inspector HOST:PORT] [--proto 2|3]   (default 127.0.0.1:7680; computes mix v2 and v3)');
       process.exit(0);
     }
   }
@@ -104,6 +117,8 @@ function newProposer(c: Compute, pg: string, fresh: boolean): Proposer {
     wal: new MemoryWalLog(fresh ? START : 0n),
     ...(fresh ? { basebackupLsn: START } : {}),
     connectionTimeoutMs: 5000,
+    // Old and current computes side by side: the inspector shows each connection's version.
+    protocolVersion: PROTO ?? (Math.random() < 0.5 ? 3 : 2),
   });
   c.live.add(p);
   return p;

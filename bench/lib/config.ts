@@ -24,6 +24,8 @@ export interface BenchConfig {
   only: Set<string> | null;
   /** Results file (BENCH_OUT, default <repo>/bench-results.json). */
   out: string | null;
+  /** Protocol version the bench's proposers speak (BENCH_PROTO, 2 or 3; default 2). */
+  protocolVersion: 2 | 3;
 }
 
 /** A bad BENCH_* value: reported without a stack. */
@@ -49,7 +51,16 @@ export function readConfig(): BenchConfig {
     smallSend: num('BENCH_SMALL_SEND', 8192, 512),
     only: only ? new Set(only.split(',').map((s) => s.trim()).filter(Boolean)) : null,
     out: process.env.BENCH_OUT || null,
+    protocolVersion: benchProtocolVersion(),
   };
+}
+
+/** BENCH_PROTO: which protocol the bench's proposers speak. */
+export function benchProtocolVersion(): 2 | 3 {
+  const raw = process.env.BENCH_PROTO;
+  if (raw === undefined || raw === '' || raw === '2') return 2;
+  if (raw === '3') return 3;
+  throw new BenchConfigError(`BENCH_PROTO=${raw}: expected 2 or 3`);
 }
 
 /** The env part of the command line that reproduces this run (only what differs from defaults). */

@@ -5,6 +5,7 @@
 // it from below: a bare write + fdatasync loop on the same disk (the durable
 // write alone) and a loopback TCP echo to another process (the round trip alone).
 
+import { benchProtocolVersion } from '../lib/config.js';
 import { spawn } from 'node:child_process';
 import { closeSync, fdatasyncSync, ftruncateSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import net from 'node:net';
@@ -47,6 +48,7 @@ export async function ackLatency(opts: { servers: number; commits: number; timeo
       wal: new MemoryWalLog(START_LSN),
       basebackupLsn: START_LSN,
       applicationName: 'safekeeper-bench',
+      protocolVersion: benchProtocolVersion(),
     });
     proposer = p;
     await p.start();

@@ -4,6 +4,7 @@
 // flush) at its end. Election, timeline creation and the first segment are
 // paid for by a warm-up chunk before the clock starts.
 
+import { benchProtocolVersion } from '../lib/config.js';
 import { randomBytes } from 'node:crypto';
 import { MemoryWalLog, Proposer, timelineStatus } from '../../src/client/index.js';
 import { formatLsn, parseLsn, type Lsn } from '../../src/lsn.js';
@@ -72,6 +73,7 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
       basebackupLsn: START_LSN,
       maxSendSize: opts.maxSendSize,
       applicationName: 'safekeeper-bench',
+      protocolVersion: benchProtocolVersion(),
     });
     proposer = p;
     await p.start();
