@@ -70,6 +70,8 @@ export interface InMemoryState {
 export interface AppendOptions {
   /** Flushing append (JSON_CTRL, tests) vs. the no-flush variant every network append becomes. */
   flush: boolean;
+  /** The connection's protocol version (default 2): v3 carries no proposer uuid to record. */
+  protocolVersion?: number;
 }
 
 export interface ProcessOptions {
@@ -255,7 +257,7 @@ export class Acceptor {
       case 'ProposerElected':
         return this.handleElected(msg, opts.protocolVersion).then(() => null);
       case 'AppendRequest':
-        return this.handleAppend(msg, { flush: opts.flush ?? false });
+        return this.handleAppend(msg, { flush: opts.flush ?? false, protocolVersion: opts.protocolVersion });
       case 'FlushWAL':
         return this.flushWal();
     }
@@ -470,8 +472,8 @@ export class Acceptor {
       }
       const flushBefore = this.wal.flushRecordLsn();
 
-      // 4.
-      this.inmem.proposerUuid = msg.proposerUuid;
+      // 4. (v2 only: the v3 AppendRequest has no proposer uuid, and Neon no longer records one.)
+      if ((opts.protocolVersion ?? SK_PROTOCOL_VERSION) === SK_PROTOCOL_VERSION) this.inmem.proposerUuid = msg.proposerUuid;
       // 5. A write completing a segment may fsync it and move the flush position.
       if (walByteLength(msg.wal) > 0) await this.wal.write(msg.beginLsn, msg.wal);
       // 6.

@@ -50,7 +50,7 @@ function timelineOf(session: WalPushSession): Timeline {
 
 /** One message through the acceptor rules; network appends never flush by themselves (Neon's NoFlush). */
 async function processOne(a: Acceptor, session: WalPushSession, msg: ProposerMessage): Promise<AcceptorMessage | null> {
-  if (msg.kind === 'AppendRequest') return a.handleAppend(msg, { flush: false });
+  if (msg.kind === 'AppendRequest') return a.handleAppend(msg, { flush: false, protocolVersion: session.protocolVersion });
   if (msg.kind !== 'ProposerElected') return a.process(msg, { expected: session.ttid, protocolVersion: session.protocolVersion });
   const started = performance.now();
   await a.handleElected(msg, session.protocolVersion);

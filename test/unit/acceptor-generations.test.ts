@@ -122,6 +122,16 @@ describe('acceptor: generations (protocol v3)', () => {
     }
   });
 
+  test('a v3 append does not overwrite the proposer uuid a v2 proposer left (it carries none)', async () => {
+    const n = newNode({ nodeId: 3n });
+    await n.acc.handleVoteRequest(vote(1n));
+    await n.acc.handleElected(elected(1n, 0x1000028n, hist([1n, 0x1000028n]), 0x1000028n));
+    await n.acc.handleAppend(append({ term: 1n, begin: 0x1000028n, end: 0x1000030n, uuid: 'cd'.repeat(16) }), { flush: true });
+    await n.acc.handleAppend({ ...append({ term: 1n, begin: 0x1000030n, end: 0x1000038n }), proposerUuid: '0'.repeat(32) }, { flush: true, protocolVersion: 3 });
+    await n.acc.checkpoint();
+    assert.equal(n.control.persisted.proposerUuid, 'cd'.repeat(16));
+  });
+
   test('membershipSwitch: higher is written, equal and lower are not', async () => {
     const n = node();
     const up = await n.acc.membershipSwitch(conf(4, [1, 2, 3]));
