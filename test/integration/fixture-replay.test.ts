@@ -12,16 +12,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { fixturePath } from '../helpers/paths.js';
+import { loadSession, type SessionEntry as Entry } from '../helpers/captured-session.js';
 import { removeDir, startServer, stopServer, type ServerProcess } from '../helpers/server-process.js';
-
-interface Entry {
-  dir: 'c2s' | 's2c';
-  type: string;
-  len: number;
-  hex: string;
-  truncated?: boolean;
-  sha256?: string;
-}
 
 const TENANT = '0123456789abcdef0123456789abcdef';
 const TIMELINE = 'fedcba9876543210fedcba9876543210';
@@ -166,7 +158,7 @@ for (const l of [V2, V3]) {
 }
 
 async function replay(l: Layout): Promise<void> {
-  const session = JSON.parse(readFileSync(fixturePath(l.fixture), 'utf8')) as Entry[];
+  const session = loadSession(l.fixture);
   if (server) {
     await stopServer(server);
     await removeDir(server.datadir);

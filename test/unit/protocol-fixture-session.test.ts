@@ -4,7 +4,6 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import {
   decodeAcceptorMessage,
   decodeProposerMessage,
@@ -14,21 +13,11 @@ import {
   type ProposerMessage,
 } from '../../src/protocol/index.js';
 import { parseLsn } from '../../src/lsn.js';
-import { fixturePath } from '../helpers/paths.js';
+import { copyDataBodies, loadSession } from '../helpers/captured-session.js';
 
-interface Entry {
-  dir: 'c2s' | 's2c';
-  type: string;
-  len: number;
-  hex: string;
-  truncated?: boolean;
-}
-
-const session = JSON.parse(readFileSync(fixturePath('walproposer-v2-session.json'), 'utf8')) as Entry[];
-const copyData = (dir: Entry['dir']): Buffer[] =>
-  session.filter((e) => e.dir === dir && e.type === 'd' && !e.truncated).map((e) => Buffer.from(e.hex, 'hex'));
-const clientMsgs = copyData('c2s');
-const serverMsgs = copyData('s2c');
+const session = loadSession('walproposer-v2-session.json');
+const clientMsgs = copyDataBodies(session, 'c2s');
+const serverMsgs = copyDataBodies(session, 's2c');
 
 const PROPOSER_UUID = 'a02b053b39b5e363697697b0b29d4e4c';
 const START = parseLsn('0/1000028');

@@ -4,24 +4,14 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { ProtocolError, v3Codec, type AcceptorMessage, type MembershipConfiguration, type ProposerMessage } from '../../src/protocol/index.js';
 import { parseLsn } from '../../src/lsn.js';
 import { utf8Error } from '../../src/protocol/v3/reader.js';
-import { fixturePath } from '../helpers/paths.js';
+import { copyDataBodies, loadSession } from '../helpers/captured-session.js';
 
-interface Entry {
-  dir: 'c2s' | 's2c';
-  type: string;
-  len: number;
-  hex: string;
-  truncated?: boolean;
-}
-
-const session = JSON.parse(readFileSync(fixturePath('walproposer-v3-session.json'), 'utf8')) as Entry[];
-const copyData = (dir: Entry['dir']) => session.filter((e) => e.dir === dir && e.type === 'd' && !e.truncated).map((e) => Buffer.from(e.hex, 'hex'));
-const client = copyData('c2s');
-const server = copyData('s2c');
+const session = loadSession('walproposer-v3-session.json');
+const client = copyDataBodies(session, 'c2s');
+const server = copyDataBodies(session, 's2c');
 const ZERO_ID = '0'.repeat(32);
 const EMPTY: MembershipConfiguration = { generation: 0, members: [], newMembers: null };
 const START = parseLsn('0/1000028');
