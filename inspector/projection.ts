@@ -6,7 +6,8 @@
 import type { StateValue } from 'xstate';
 import type { ConnectionContext } from '../machines/connection.js';
 import type { RegistryContext } from '../machines/registry.js';
-import type { ActorKind, ConnectionContextView, ContextView, RegistryContextView } from './protocol.js';
+import type { SenderContext } from '../machines/sender.js';
+import type { ActorKind, ConnectionContextView, ContextView, RegistryContextView, SenderContextView } from './protocol.js';
 
 /** `{ streaming: 'appending' }` → `streaming.appending`; parallel regions are joined with `,`. */
 export function stateString(value: StateValue | undefined): string {
@@ -76,6 +77,7 @@ export function contextView(kind: ActorKind, context: unknown): ContextView | nu
   if (context === undefined || context === null) return null;
   if (kind === 'connection') return connectionView(context as ConnectionContext);
   if (kind === 'registry') return registryView(context as RegistryContext);
+  if (kind === 'sender') return senderView(context as SenderContext);
   return null;
 }
 
@@ -90,6 +92,7 @@ export function classify(parentKind: ActorKind | null, id: string): ActorKind | 
   if (parentKind === 'root') {
     if (id.startsWith('conn-')) return 'connection';
     if (id.startsWith('registry-')) return 'registry';
+    if (id.startsWith('send-')) return 'sender';
     return null;
   }
   if (parentKind === 'connection') {
@@ -102,6 +105,25 @@ export function classify(parentKind: ActorKind | null, id: string): ActorKind | 
 /** The id viewers see: the path of xstate ids below the root. */
 export function viewId(kind: ActorKind, parentViewId: string | null, id: string): string {
   if (kind === 'root') return 'safekeeper';
-  if (kind === 'connection' || kind === 'registry') return id;
+  if (kind === 'connection' || kind === 'registry' || kind === 'sender') return id;
   return `${parentViewId}/${id}`;
+}
+
+export function senderView(c: SenderContext): SenderContextView {
+  const { tenantId, timelineId } = splitTtid(c.ttid);
+  return {
+    connId: c.connId,
+    ttid: c.ttid,
+    tenantId,
+    timelineId,
+    peer: c.peer,
+    appName: c.appName,
+    mode: c.mode,
+    term: c.term,
+    startLsn: c.startLsn,
+    pos: c.pos,
+    endPos: c.endPos,
+    reason: c.reason,
+    message: c.message,
+  };
 }

@@ -3,7 +3,7 @@
 
 export const PROTOCOL_VERSION = 1;
 
-export type ActorKind = 'connection' | 'reader' | 'writer' | 'registry' | 'processor' | 'root';
+export type ActorKind = 'connection' | 'reader' | 'writer' | 'registry' | 'processor' | 'sender' | 'root';
 export type ActorStatus = 'active' | 'done' | 'stopped' | 'error';
 
 export interface ConnectionContextView {
@@ -36,7 +36,24 @@ export interface RegistryContextView {
   mconf: { generation: number; members: string[]; newMembers: string[] | null };
 }
 
-export type ContextView = ConnectionContextView | RegistryContextView;
+/** A WAL sender (START_REPLICATION): who reads, in which mode, and how far it got. */
+export interface SenderContextView {
+  connId: number;
+  ttid: string;
+  tenantId: string;
+  timelineId: string;
+  peer: string;
+  appName: string | null;
+  mode: 'commit' | 'flush';
+  term: string | null;
+  startLsn: string;
+  pos: string;
+  endPos: string;
+  reason: string | null;
+  message: string | null;
+}
+
+export type ContextView = ConnectionContextView | RegistryContextView | SenderContextView;
 
 export interface ActorView {
   id: string;

@@ -5,9 +5,11 @@
 import { assign, enqueueActions, setup, stopChild, type AnyActorRef } from 'xstate';
 import { connectionMachine, type ConnectionInput } from './connection.js';
 import { registryMachine } from './registry.js';
+import { senderMachine, type SenderInput } from './sender.js';
 
 export type SafekeeperEvent =
   | { type: 'CONNECTION.ACCEPTED'; input: ConnectionInput }
+  | { type: 'SENDER.ACCEPTED'; input: SenderInput }
   | { type: 'TIMELINE.LOADED'; ttid: string }
   | { type: 'TIMELINE.UNLOADED'; ttid: string }
   | { type: 'SHUTDOWN' }
@@ -22,6 +24,10 @@ export function connectionActorId(connId: number): string {
   return `conn-${connId}`;
 }
 
+export function senderActorId(connId: number): string {
+  return `send-${connId}`;
+}
+
 export function registrySystemId(ttid: string): string {
   return `registry:${ttid}`;
 }
@@ -34,6 +40,7 @@ export const safekeeperMachine = setup({
   actors: {
     connection: connectionMachine,
     registry: registryMachine,
+    sender: senderMachine,
   },
   guards: {
     noConnectionsLeft: ({ context }) => context.connections === 0,
@@ -73,6 +80,12 @@ export const safekeeperMachine = setup({
             assign(({ context }) => ({ connections: context.connections + 1 })),
           ],
         },
+        // WAL senders: one per START_REPLICATION; they do not hold up shutdown.
+        'SENDER.ACCEPTED': {
+          actions: enqueueActions(({ enqueue, event }) => {
+            enqueue.spawnChild('sender', { id: senderActorId(event.input.connId), input: event.input });
+          }),
+        },
         SHUTDOWN: 'stopping',
       },
     },
@@ -82,6 +95,7 @@ export const safekeeperMachine = setup({
         void context;
         for (const child of Object.values(self.getSnapshot().children) as AnyActorRef[]) {
           if (child.id.startsWith('conn-')) enqueue.sendTo(child, { type: 'SHUTDOWN' });
+          if (child.id.startsWith('send-')) enqueue.sendTo(child, { type: 'END', reason: 'shutdown' });
         }
       }),
       always: { guard: 'noConnectionsLeft', target: 'stopped' },

@@ -14,6 +14,8 @@ import { SafekeeperMetrics } from './metrics.js';
 import { SessionTable } from './receive/session.js';
 import { walPushMachine } from './receive/wal-push.js';
 import { PgServer } from './server/listener.js';
+import { SendSessions } from './send/session.js';
+import { senderMachineFor } from './send/sender.js';
 import { Timelines } from './timeline/timelines.js';
 import type { TimelineEnv } from './timeline/timeline.js';
 
@@ -38,6 +40,7 @@ export class Safekeeper {
   readonly timelines: Timelines;
   readonly metrics: SafekeeperMetrics;
   readonly sessions = new SessionTable();
+  readonly sendSessions = new SendSessions();
   private readonly pg: PgServer;
   private http: HttpApiServer | null = null;
   private inspector: { address: string; close(): Promise<void> } | null = null;
@@ -67,12 +70,17 @@ export class Safekeeper {
       },
       stopRegistry: (ttid) => root.send({ type: 'TIMELINE.UNLOADED', ttid }),
     });
-    root = createActor(safekeeperMachine.provide({ actors: { connection: walPushMachine(this.sessions, this.timelines) } }));
+    root = createActor(
+      safekeeperMachine.provide({
+        actors: { connection: walPushMachine(this.sessions, this.timelines), sender: senderMachineFor(this.sendSessions) },
+      }),
+    );
     this.root = root;
     this.pg = new PgServer({
       nodeId: opts.nodeId,
       timelines: this.timelines,
       sessions: this.sessions,
+      sendSessions: this.sendSessions,
       root,
       logger,
       metrics: this.metrics,
@@ -119,6 +127,7 @@ export class Safekeeper {
     ]);
     if (timedOut) this.opts.logger.warn({ left: this.sessions.size }, 'connections did not finish within the shutdown timeout');
     for (const s of this.sessions.all()) s.end('safekeeper is shutting down');
+    for (const s of this.sendSessions.all()) s.end();
     await this.timelines.shutdownAll();
     await this.http?.close();
     this.root.stop();

@@ -78,7 +78,7 @@ function expectLen(key: string, len: number, want: number): void {
  * Parses the block occupying exactly buf[offset, buf.length). Strict where the
  * C reader asserts (known key lengths) or errors (short data, trailing bytes).
  */
-export function decodeFeedback(buf: Buffer, offset: number): PageserverFeedback {
+export function decodeFeedback(buf: Buffer, offset: number, opts: { allowTrailing?: boolean } = {}): PageserverFeedback {
   const end = buf.length;
   const fb = emptyFeedback();
   if (offset >= end) throw new ProtocolError(`${FIELD}.nkeys`, 'PageserverFeedback misses nkeys');
@@ -133,7 +133,7 @@ export function decodeFeedback(buf: Buffer, offset: number): PageserverFeedback 
     }
     o += len;
   }
-  if (o !== end) {
+  if (o !== end && !opts.allowTrailing) {
     throw new ProtocolError(`${FIELD}.trailing_bytes`, `PageserverFeedback has ${end - o} bytes after its ${nkeys} keys`);
   }
   return fb;

@@ -48,6 +48,12 @@ function timelineOf(session: WalPushSession): Timeline {
   return session.timeline;
 }
 
+/** Every AppendResponse carries the timeline's aggregate hot-standby feedback, as Neon's process_msg adds it. */
+function withHsFeedback(timeline: Timeline, reply: AcceptorMessage | null): AcceptorMessage | null {
+  if (reply?.kind === 'AppendResponse' && timeline.walSenders.hasHsFeedback) reply.hsFeedback = timeline.walSenders.hsFeedback;
+  return reply;
+}
+
 /** One message through the acceptor rules; network appends never flush by themselves (Neon's NoFlush). */
 async function processOne(a: Acceptor, session: WalPushSession, msg: ProposerMessage): Promise<AcceptorMessage | null> {
   if (msg.kind === 'AppendRequest') return a.handleAppend(msg, { flush: false, protocolVersion: session.protocolVersion });
@@ -144,7 +150,7 @@ export async function append(session: WalPushSession): Promise<BatchResult> {
       result.taken++;
       if (msg.kind === 'AppendRequest') result.appended = true;
       if (msg.kind === 'ProposerElected') result.sawElected = true;
-      const reply = await processOne(a, session, msg);
+      const reply = withHsFeedback(timelineOf(session), await processOne(a, session, msg));
       if (reply) result.replies.push(reply);
     }
     result.progress = progressOf(a);
@@ -157,7 +163,7 @@ export async function append(session: WalPushSession): Promise<BatchResult> {
 /** FlushWAL: fdatasync what was appended, then the AppendResponse (always one). */
 export function flush(session: WalPushSession): Promise<BatchResult> {
   return inAcceptor(timelineOf(session), async (a) => {
-    const reply = await a.flushWal();
+    const reply = withHsFeedback(timelineOf(session), await a.flushWal())!;
     return { ...emptyResult(), replies: [reply], queued: session.inbox.length, progress: progressOf(a) };
   });
 }

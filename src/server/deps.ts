@@ -5,12 +5,15 @@ import type { SafekeeperMachine } from '../../machines/safekeeper.js';
 import type { Logger } from '../log.js';
 import type { SafekeeperMetrics } from '../metrics.js';
 import type { SessionTable } from '../receive/session.js';
+import type { SendSessions } from '../send/session.js';
 import type { Timelines } from '../timeline/timelines.js';
 
 export interface ServerDeps {
   nodeId: bigint;
   timelines: Timelines;
   sessions: SessionTable;
+  /** START_REPLICATION streams. */
+  sendSessions: SendSessions;
   root: Actor<SafekeeperMachine>;
   logger: Logger;
   metrics: SafekeeperMetrics | null;

@@ -7,6 +7,7 @@ import type { Ttid } from '../ids.js';
 import { formatLsn } from '../lsn.js';
 import type { CountedQuery } from '../metrics.js';
 import { startWalPush } from '../receive/start-wal-push.js';
+import { ReplicationRefused, startReplication } from '../send/start-replication.js';
 import { SqlState, int4Field, textField, type SafekeeperQuery } from '../wire/index.js';
 import type { Client } from './client.js';
 
@@ -38,6 +39,12 @@ export async function runCommand(client: Client, query: SafekeeperQuery, simple:
   try {
     if (query.kind === 'set_datestyle') {
       out.commandComplete('SELECT 1');
+    } else if (query.kind === 'show') {
+      // What PostgreSQL 15 answers; pg_receivewal asks before anything else.
+      out
+        .rowDescription([textField(query.name)])
+        .dataRow([query.name === 'data_directory_mode' ? '0700' : '16MB'])
+        .commandComplete('SHOW');
     } else if (query.kind === 'unsupported') {
       // Neon parses the command before it looks for the ids: an unknown command is named as such.
       throw new QueryError(`unsupported command ${query.query}`);
@@ -48,6 +55,17 @@ export async function runCommand(client: Client, query: SafekeeperQuery, simple:
         finished = false;
         const session = startWalPush(client, ttid, { allowTimelineCreation: query.allowTimelineCreation, protocolVersion: query.protoVersion });
         void session.closed.then(() => m?.pgQueriesFinished.inc({ query: 'START_WAL_PUSH' }));
+        return false;
+      }
+      if (query.kind === 'start_replication') {
+        try {
+          startReplication(client, ttid, query.startLsn, query.term);
+        } catch (err) {
+          if (err instanceof ReplicationRefused) throw new QueryError(err.message);
+          throw err;
+        }
+        // The stream counts as running until it ends (the sender counts it finished).
+        finished = false;
         return false;
       }
       answer(client, query, ttid);
@@ -82,7 +100,7 @@ function answer(client: Client, query: SafekeeperQuery, ttid: Ttid): void {
       return;
     }
     case 'identify_system': {
-      if (!tl) throw new QueryError(`Timeline ${ttid.tenantId}/${ttid.timelineId} not found`);
+      if (!tl) throw new QueryError(`Timeline ${ttid.tenantId}/${ttid.timelineId} was not found in global map`);
       const a = tl.acceptor;
       // Peer recovery reads up to flush_lsn; everyone else only sees what is committed.
       const recovery = client.appName === 'wal_proposer_recovery' || (client.appName ?? '').startsWith('safekeeper');
@@ -92,8 +110,6 @@ function answer(client: Client, query: SafekeeperQuery, ttid: Ttid): void {
         .commandComplete('IDENTIFY_SYSTEM');
       return;
     }
-    case 'start_replication':
-      throw new QueryError('START_REPLICATION is not supported by this safekeeper yet', SqlState.FeatureNotSupported);
     case 'json_ctrl':
       throw new QueryError('JSON_CTRL is not supported by this safekeeper', SqlState.FeatureNotSupported);
     default:

@@ -22,17 +22,8 @@ import { walByteLength, walParts, type WalBytes } from '../protocol/messages.js'
 import type { WalStore } from './interfaces.js';
 import { WalDecoder } from './wal-decoder.js';
 import { scanEndOfWal } from './wal-scan.js';
-import {
-  SIZE_OF_LONG_PAGE_HEADER,
-  SIZE_OF_SHORT_PAGE_HEADER,
-  WAL_SEGMENT_SIZE,
-  XLOG_BLCKSZ,
-  XLP_FIRST_IS_CONTRECORD,
-  encodePageHeader,
-  pgMajorOf,
-  segmentFileName,
-  xlogPageMagic,
-} from './wal-format.js';
+import { firstSegmentHeaders } from './first-segment.js';
+import { WAL_SEGMENT_SIZE, pgMajorOf, segmentFileName, xlogPageMagic } from './wal-format.js';
 import { openOrCreateSegment, removeSegments, segmentPaths, writeFullyAt, writevAt, type WritevAt } from './segment-file.js';
 import { WriteBufferPool } from './write-buffers.js';
 
@@ -452,40 +443,7 @@ export class DiskWalStore implements WalStore {
   private async doInitializeFirstSegment(startLsn: Lsn): Promise<void> {
     const t0 = performance.now();
     const segno = startLsn / this.segSize;
-    const segOff = Number(startLsn % this.segSize);
-    const pageOff = segOff % XLOG_BLCKSZ;
-    const segStart = segno * this.segSize;
-    const magic = xlogPageMagic(this.pgVersion);
-    const firstPage = segOff < XLOG_BLCKSZ;
-    if (firstPage && segOff > 0 && segOff < SIZE_OF_LONG_PAGE_HEADER) {
-      throw new Error(`cannot initialize first segment at ${formatLsn(startLsn)}: inside the long page header`);
-    }
-    if (!firstPage && pageOff > 0 && pageOff < SIZE_OF_SHORT_PAGE_HEADER) {
-      throw new Error(`cannot initialize first segment at ${formatLsn(startLsn)}: inside a page header`);
-    }
-    // A pretend record "continues" up to the start point so page-header readers are content.
-    const long = Buffer.alloc(SIZE_OF_LONG_PAGE_HEADER);
-    encodePageHeader(
-      long,
-      0,
-      {
-        magic,
-        info: firstPage && segOff > 0 ? XLP_FIRST_IS_CONTRECORD : 0,
-        pageAddr: segStart,
-        remLen: firstPage && segOff > 0 ? segOff - SIZE_OF_LONG_PAGE_HEADER : 0,
-      },
-      { sysid: this.systemId, segSize: this.walSegSize },
-    );
-    let short: Buffer | undefined;
-    if (!firstPage) {
-      short = Buffer.alloc(SIZE_OF_SHORT_PAGE_HEADER);
-      encodePageHeader(short, 0, {
-        magic,
-        info: pageOff > 0 ? XLP_FIRST_IS_CONTRECORD : 0,
-        pageAddr: startLsn - BigInt(pageOff),
-        remLen: pageOff > 0 ? pageOff - SIZE_OF_SHORT_PAGE_HEADER : 0,
-      });
-    }
+    const headers = firstSegmentHeaders(startLsn, { pgVersion: this.pgVersion, systemId: this.systemId, walSegSize: this.walSegSize });
 
     // Batched bytes go to disk first so the image lands over them, as Neon's direct writes would.
     await this.writeBatch();
@@ -496,8 +454,7 @@ export class DiskWalStore implements WalStore {
       // Same bytes as writing the whole zero-filled image, without writing 16 MiB of zeros.
       await fh.truncate(0);
       await fh.truncate(this.walSegSize);
-      await writeFullyAt(fh, [long], 0);
-      if (short) await writeFullyAt(fh, [short], segOff - pageOff);
+      for (const h of headers) await writeFullyAt(fh, [h.bytes], h.offset);
     } finally {
       await fh.close();
     }

@@ -27,7 +27,7 @@ export function timelineStatus(tl: Timeline): JsonValue {
     peer_horizon_lsn: formatLsn(a.peerHorizonLsn),
     remote_consistent_lsn: formatLsn(a.remoteConsistentLsn),
     peers: [],
-    walsenders: [],
+    walsenders: tl.walSenders.toJson(),
     walreceivers: tl.walReceivers.all().map((s) => ({ conn_id: s.connId, status: s.status })),
   };
 }

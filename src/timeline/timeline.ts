@@ -15,6 +15,8 @@ import type { ServerInfo } from '../storage/interfaces.js';
 import type { WritevAt } from '../storage/segment-file.js';
 import { SerialExecutor } from './serial-executor.js';
 import { WalReceivers } from './wal-receivers.js';
+import { WalSenders } from './wal-senders.js';
+import { createNanoEvents } from 'nanoevents';
 import type { MconfView } from '../../machines/registry.js';
 import { lastLogTerm as lastLogTermAt } from '../acceptor/term-history.js';
 import type { MembershipConfiguration } from '../protocol/membership.js';
@@ -63,7 +65,12 @@ export class MembershipError extends Error {
 export class Timeline {
   readonly key: string;
   readonly walReceivers: WalReceivers;
+  /** Replication clients reading this timeline's WAL. */
+  readonly walSenders = new WalSenders();
   readonly logger: Logger;
+  /** Senders wait on this instead of polling: told after any work that moved commit, flush or the terms. */
+  private readonly positions = createNanoEvents<{ moved: () => void }>();
+  private published: { commit: bigint; flush: bigint; state: unknown } = { commit: -1n, flush: -1n, state: null };
   private readonly executor = new SerialExecutor();
   private managerTimer: NodeJS.Timeout | null = null;
   private cancelled = false;
@@ -148,10 +155,31 @@ export class Timeline {
     if (this.cancelled) {
       return Promise.reject(new TimelineCancelledError(`Timeline ${this.key} was cancelled and cannot be used anymore`));
     }
-    return this.executor.run(() => {
+    return this.executor.run(async () => {
       if (this.cancelled) throw new TimelineCancelledError(`Timeline ${this.key} was cancelled and cannot be used anymore`);
-      return task(this.acceptor);
+      try {
+        return await task(this.acceptor);
+      } finally {
+        this.publishPositions();
+      }
     });
+  }
+
+  /** Calls `listener` whenever commit_lsn, flush_lsn, the term or last_log_term moved; returns the unsubscribe. */
+  onPositions(listener: () => void): () => void {
+    return this.positions.on('moved', listener);
+  }
+
+  private publishPositions(): void {
+    const a = this.acceptor;
+    const p = this.published;
+    const commit = a.commitLsn;
+    const flush = a.flushLsn();
+    // Terms and history change only with a control-file write, which replaces `persisted`.
+    const state = this.control.persisted;
+    if (commit === p.commit && flush === p.flush && state === p.state) return;
+    this.published = { commit, flush, state };
+    this.positions.emit('moved');
   }
 
   /** Neon's "active": a compute is connected, backup would be required, or the pageserver lags commit. */

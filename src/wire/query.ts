@@ -17,6 +17,8 @@ export type SafekeeperQuery =
     }
   | { readonly kind: 'start_replication'; readonly startLsn: Lsn; readonly term?: Term }
   | { readonly kind: 'identify_system' }
+  /** Beyond Neon, for pg_receivewal (send-wal.md §2.2): exactly these two SHOW commands. */
+  | { readonly kind: 'show'; readonly name: 'data_directory_mode' | 'wal_segment_size' }
   | { readonly kind: 'timeline_status' }
   /**
    * The text after "JSON_CTRL", unparsed: its u64 fields are JSON numbers that
@@ -40,6 +42,8 @@ export function classifyQuery(query: string): SafekeeperQuery {
   if (query.slice(0, DATESTYLE_PREFIX.length).replace(/[A-Z]/g, (c) => c.toLowerCase()) === DATESTYLE_PREFIX) {
     return { kind: 'set_datestyle' };
   }
+  if (query === 'SHOW data_directory_mode') return { kind: 'show', name: 'data_directory_mode' };
+  if (query === 'SHOW wal_segment_size') return { kind: 'show', name: 'wal_segment_size' };
   if (query.startsWith('START_WAL_PUSH')) return parseStartWalPush(query);
   if (query.startsWith('START_REPLICATION')) return parseStartReplication(query);
   if (query.startsWith('IDENTIFY_SYSTEM')) return { kind: 'identify_system' };
