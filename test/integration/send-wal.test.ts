@@ -13,6 +13,8 @@ import { MemoryWalLog, Proposer, WalGenerator } from '../../src/client/index.js'
 import { formatLsn, type Lsn } from '../../src/lsn.js';
 import { segmentFileName } from '../../src/storage/wal-format.js';
 import { RawClient } from '../helpers/raw-client.js';
+import { FrontendSerializer } from '../../src/wire/index.js';
+import type { AppendResponse } from '../../src/protocol/index.js';
 import { removeDir, startServer, stopServer, type ServerProcess } from '../helpers/server-process.js';
 import { SEG, START_LSN, SYSTEM_ID, pgStatus, randomTtid, waitUntil } from '../helpers/cluster.js';
 
@@ -24,6 +26,7 @@ let proposer: Proposer;
 const ttid = randomTtid();
 const wal = new MemoryWalLog(START_LSN);
 let end: Lsn;
+
 const dirs: string[] = [];
 
 before(async () => {
@@ -119,4 +122,171 @@ describe('serving WAL', { timeout: 180_000 }, () => {
       other.destroy();
     }
   });
+
+  // ---- a raw replication client (send-wal.md §7) ----
+
+  interface XLogData {
+    start: bigint;
+    end: bigint;
+    bytes: Buffer;
+  }
+
+  async function replicate(command: string, appName = 'test-client', t = ttid): Promise<RawClient> {
+    const c = await RawClient.connect(server.pgPort);
+    clients.push(c);
+    await c.startup({ ...t, applicationName: appName });
+    await c.startWalPush(command); // any command answered with CopyBothResponse
+    return c;
+  }
+
+  /** Next CopyData payload; XLogData decoded. */
+  async function nextCopy(c: RawClient, timeoutMs = 5000): Promise<{ kind: 'w'; x: XLogData } | { kind: 'k'; walEnd: bigint; reply: number }> {
+    for (;;) {
+      const m = await c.next(timeoutMs);
+      if (m.kind === 'error') throw new Error(`ErrorResponse ${m.fields.get('C')}: ${m.fields.get('M')}`);
+      if (m.kind !== 'copyData') continue;
+      const p = m.payload;
+      if (p[0] === 0x77) return { kind: 'w', x: { start: p.readBigUInt64BE(1), end: p.readBigUInt64BE(9), bytes: p.subarray(25) } };
+      if (p[0] === 0x6b) return { kind: 'k', walEnd: p.readBigUInt64BE(1), reply: p[17]! };
+      throw new Error(`unexpected CopyData ${p[0]}`);
+    }
+  }
+
+  const clients: RawClient[] = [];
+  after(() => clients.forEach((c) => c.destroy()));
+
+  test('#12: from an unaligned start the first message ends on a page, then 128 KiB ones that never cross a segment', async () => {
+    const c = await replicate(`START_REPLICATION PHYSICAL ${formatLsn(START_LSN)}`);
+    let pos = START_LSN;
+    const sizes: number[] = [];
+    while (pos < START_LSN + 2n * 1024n * 1024n) {
+      const m = await nextCopy(c);
+      assert.equal(m.kind, 'w');
+      if (m.kind !== 'w') continue;
+      assert.equal(m.x.start, pos);
+      assert.equal(m.x.end, end, 'wal_end is commit_lsn');
+      assert.ok(m.x.bytes.equals(wal.read(pos, pos + BigInt(m.x.bytes.length))), `bytes at ${formatLsn(pos)}`);
+      const next = pos + BigInt(m.x.bytes.length);
+      assert.ok(pos / BigInt(SEG) === (next - 1n) / BigInt(SEG), 'within one segment');
+      sizes.push(m.x.bytes.length);
+      pos = next;
+    }
+    assert.equal((START_LSN + BigInt(sizes[0]!)) % 8192n, 0n, 'the first ends on a page boundary');
+    assert.ok(sizes.slice(1).every((n) => n === 131072));
+    c.write(new FrontendSerializer().copyDone().flush());
+    let done = await c.next();
+    while (done.kind === 'copyData') done = await c.next(); // what was already on its way
+    assert.equal(done.kind, 'copyDone', '#23: CopyDone is answered with CopyDone');
+    await c.waitClosed();
+  });
+
+  test('#10: before timeline_start_lsn in its segment the bytes are made: the long page header, as stored', async () => {
+    const c = await replicate('START_REPLICATION 0/1000000 TIMELINE 1');
+    const m = await nextCopy(c);
+    assert.ok(m.kind === 'w');
+    assert.equal(m.x.start, 0x1000000n);
+    assert.equal(m.x.bytes.length, 0x28, 'it stops exactly at timeline_start_lsn');
+    const stored = await readFile(path.join(server.datadir, ttid.tenantId, ttid.timelineId, segmentFileName(1n, SEG)));
+    assert.ok(m.x.bytes.equals(stored.subarray(0, 0x28)));
+    const next = await nextCopy(c);
+    assert.ok(next.kind === 'w' && next.x.start === START_LSN);
+  });
+
+  test('#9: a start before the timeline\'s first segment: CopyBoth, then an error', async () => {
+    const c = await replicate('START_REPLICATION 0/0');
+    const err = await c.nextError();
+    assert.match(err.message, /^Requested streaming from 0\/0, which is before the start of the timeline 0\/1000028/);
+    await c.waitClosed();
+  });
+
+  test('#7, #18: caught up at commit_lsn it sends keepalives (reply requested), ignores unknown CopyData, and streams new WAL at once', async () => {
+    const c = await replicate(`START_REPLICATION PHYSICAL ${formatLsn(end)}`);
+    c.sendCopyData(Buffer.from('x-unknown'));
+    const k = await nextCopy(c, 3000);
+    assert.deepEqual(k, { kind: 'k', walEnd: end, reply: 1 });
+    const gen = new WalGenerator({ startLsn: end, systemId: SYSTEM_ID, pgVersion: 150002, seed: 7 });
+    const more = proposer.appendWal(gen.generate(64 * 1024));
+    await proposer.waitForCommit(more);
+    let m = await nextCopy(c);
+    while (m.kind === 'k') m = await nextCopy(c);
+    assert.equal(m.x.start, end);
+    end = more;
+  });
+
+  test('#17, #24: a malformed r gets an ErrorResponse; a Query during copy closes without one', async () => {
+    const c = await replicate(`START_REPLICATION ${formatLsn(end)}`);
+    c.sendCopyData(Buffer.concat([Buffer.from('r'), Buffer.alloc(34)]));
+    assert.equal((await c.nextError()).message, 'failed to deserialize StandbyReply: deserialize error');
+    await c.waitClosed();
+    const q = await replicate(`START_REPLICATION ${formatLsn(end)}`);
+    q.write(new FrontendSerializer().query('SELECT 1').flush());
+    await q.waitClosed();
+    assert.ok(q.unread().every((m) => m.kind !== 'error'));
+  });
+
+  test('#16, #19: hot-standby feedback from two clients is aggregated into AppendResponses; pageserver feedback reaches the walproposer', async () => {
+    const a = await replicate(`START_REPLICATION ${formatLsn(end)}`, 'standby-a');
+    const b = await replicate(`START_REPLICATION ${formatLsn(end)}`, 'standby-b');
+    const h = (ts: bigint, xid: number, epoch: number) => {
+      const m = Buffer.alloc(25);
+      m.write('h', 0);
+      m.writeBigInt64BE(ts, 1);
+      m.writeUInt32BE(xid, 9);
+      m.writeUInt32BE(epoch, 13);
+      return m;
+    };
+    a.sendCopyData(h(100n, 900, 0));
+    b.sendCopyData(h(200n, 800, 1)); // epoch 1: full xid 2^32 + 800, higher than 900
+    const responses: AppendResponse[] = [];
+    const off = proposer.on('response', (_sk, r) => responses.push(r));
+    await waitUntil('an AppendResponse with the aggregate', async () => {
+      proposer.appendWal(Buffer.alloc(0));
+      return responses.some((r) => r.hsFeedback.xmin === 900n && r.hsFeedback.ts === 200n);
+    });
+    // Pageserver feedback: the walproposer gets its last AppendResponse again, with the feedback attached.
+    const z = Buffer.concat([
+      Buffer.from('z'),
+      Buffer.alloc(8),
+      Buffer.from([2]),
+      Buffer.from('ps_applylsn\0'),
+      Buffer.from([0, 0, 0, 8]),
+      u64(0x1000100n),
+      Buffer.from('current_timeline_size\0'),
+      Buffer.from([0, 0, 0, 8]),
+      u64(12345n),
+    ]);
+    a.sendCopyData(z);
+    await waitUntil('pageserver feedback in an AppendResponse', () => responses.some((r) => r.pageserverFeedback?.currentTimelineSize === 12345n));
+    off();
+    const status = (await (await server.http(`/v1/tenant/${ttid.tenantId}/timeline/${ttid.timelineId}`)).json()) as { walsenders: Array<{ appname: string; feedback: Record<string, unknown> }> };
+    const kinds = Object.fromEntries(status.walsenders.map((w) => [w.appname, Object.keys(w.feedback)[0]]));
+    assert.equal(kinds['standby-a'], 'Pageserver', "a 'z' makes the slot pageserver kind");
+    assert.equal(kinds['standby-b'], 'Standby');
+  });
+
+  test('#14: flush mode with a term that is not the current one: CopyBoth, then failed to acquire term', async () => {
+    const c = await replicate(`START_REPLICATION PHYSICAL ${formatLsn(START_LSN)} (term='9')`);
+    assert.equal((await c.nextError()).message, 'failed to acquire term 9, current term 1');
+    await c.waitClosed();
+    const ok = await replicate(`START_REPLICATION PHYSICAL ${formatLsn(START_LSN)} (term='1')`);
+    const m = await nextCopy(ok);
+    assert.ok(m.kind === 'w' && m.x.start === START_LSN);
+  });
+
+  test('#21: a caught-up pageserver with no compute left is ended with 00000', async () => {
+    await proposer.stop();
+    const c = await replicate(`START_REPLICATION PHYSICAL ${formatLsn(end)}`, 'pageserver');
+    // Its remote_consistent_lsn has reached commit_lsn.
+    c.sendCopyData(Buffer.concat([Buffer.from('z'), Buffer.alloc(8), Buffer.from([1]), Buffer.from('ps_applylsn\0'), Buffer.from([0, 0, 0, 8]), u64(end)]));
+    const err = await c.nextError(5000);
+    assert.equal(err.code, '00000');
+    assert.match(err.message, /^ending streaming to Some\("pageserver"\) at [0-9A-F]+\/[0-9A-F]+, receiver is caughtup and there is no computes$/);
+    await c.waitClosed();
+  });
 });
+
+function u64(v: bigint): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64BE(v);
+  return b;
+}
