@@ -238,9 +238,10 @@ export class Timeline {
       remoteConsistentLsn: a.remoteConsistentLsn,
       term: a.term,
       connectedComputes: this.walReceivers.numComputes(),
-      psLastReceivedLsn: 0n,
-      feedbackLastTimeSeconds: 946684800,
-      psFeedbackCount: 0,
+      psLastReceivedLsn: this.walSenders.lastPsFeedback.lastReceivedLsn,
+      // replytime is µs since 2000-01-01; the gauge is Unix seconds.
+      feedbackLastTimeSeconds: 946684800 + Number(this.walSenders.lastPsFeedback.replyTime) / 1e6,
+      psFeedbackCount: this.walSenders.psFeedbackCount,
       writtenWalBytes: this.writtenWalBytes,
       writtenWalSeconds: this.writtenWalSeconds,
       flushedWalSeconds: this.flushedWalSeconds,

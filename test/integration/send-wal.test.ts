@@ -262,6 +262,10 @@ describe('serving WAL', { timeout: 180_000 }, () => {
     const kinds = Object.fromEntries(status.walsenders.map((w) => [w.appname, Object.keys(w.feedback)[0]]));
     assert.equal(kinds['standby-a'], 'Pageserver', "a 'z' makes the slot pageserver kind");
     assert.equal(kinds['standby-b'], 'Standby');
+    const metrics = await (await server.http('/metrics')).text();
+    const sample = (name: string) => metrics.split('\n').find((l) => l.startsWith(name) && (!l.includes('{') || l.includes(ttid.timelineId)));
+    assert.match(String(sample('safekeeper_received_ps_feedbacks_total')), / 1$/);
+    assert.match(String(sample('safekeeper_ps_feedback_count_total')), / 1$/);
   });
 
   test('#14: flush mode with a term that is not the current one: CopyBoth, then failed to acquire term', async () => {
