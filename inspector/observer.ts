@@ -189,7 +189,7 @@ export class SystemObserver {
       id: viewId(kind, parent ? parent.id : null, ref.id),
       kind,
       parent,
-      machine: kind === 'connection' || kind === 'registry' || kind === 'root',
+      machine: kind === 'connection' || kind === 'registry' || kind === 'sender' || kind === 'root',
       state: '',
       value: undefined,
       status: 'active',

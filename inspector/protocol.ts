@@ -111,7 +111,7 @@ export interface ChartDef {
 }
 
 export type ServerMessage =
-  | { type: 'hello'; version: number; nodeId: string; machines: { connection: ChartDef; registry: ChartDef }; now: number }
+  | { type: 'hello'; version: number; nodeId: string; machines: { connection: ChartDef; registry: ChartDef; sender?: ChartDef }; now: number }
   | { type: 'snapshot'; actors: ActorView[]; transitions: Transition[]; now: number }
   | { type: 'actor.spawned'; actor: ActorView }
   | { type: 'actor.stopped'; id: string; at: number; final: ActorView }

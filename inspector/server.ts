@@ -15,6 +15,7 @@ import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import type { AnyActorRef } from 'xstate';
 import { connectionMachine } from '../machines/connection.js';
 import { registryMachine } from '../machines/registry.js';
+import { senderMachine } from '../machines/sender.js';
 import type { Logger } from '../src/log.js';
 import { chartDefOf } from './chart-def.js';
 import { SystemObserver, type ObservationSink, type ObservedActor } from './observer.js';
@@ -69,7 +70,7 @@ export class InspectorServer {
   private readonly stately = new StatelyEncoder();
   private readonly viewers = new Set<Viewer>();
   private readonly counts: Record<ViewerFormat, number> = { native: 0, statelyai: 0 };
-  private readonly charts: { connection: ChartDef; registry: ChartDef };
+  private readonly charts: { connection: ChartDef; registry: ChartDef; sender: ChartDef };
   private readonly publicDir: string;
   private readonly limit: number;
   private dropped = 0;
@@ -78,7 +79,7 @@ export class InspectorServer {
   constructor(private readonly opts: InspectorServerOptions) {
     this.publicDir = opts.publicDir ?? defaultPublicDir();
     this.limit = opts.maxBufferedBytes ?? MAX_BUFFERED_BYTES;
-    this.charts = { connection: chartDefOf(connectionMachine), registry: chartDefOf(registryMachine) };
+    this.charts = { connection: chartDefOf(connectionMachine), registry: chartDefOf(registryMachine), sender: chartDefOf(senderMachine) };
     this.observer = new SystemObserver(opts.root, this.sink());
     this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_VIEWER_MESSAGE, perMessageDeflate: false });
     this.http = http.createServer((req, res) => void this.onRequest(req, res));

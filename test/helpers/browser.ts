@@ -11,7 +11,8 @@ import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { WebSocketServer, WebSocket } from 'ws';
 import { chartDefOf } from '../../inspector/chart-def.js';
-import type { ActorView, ChartDef, ConnectionContextView, RegistryContextView, ServerMessage, Transition } from '../../inspector/protocol.js';
+import type { ActorView, ChartDef, ConnectionContextView, RegistryContextView, SenderContextView, ServerMessage, Transition } from '../../inspector/protocol.js';
+import { senderMachine } from '../../machines/sender.js';
 import { serveStatic } from '../../inspector/static.js';
 import { formatLsn } from '../../src/lsn.js';
 import { connectionMachine } from '../../machines/connection.js';
@@ -105,9 +106,10 @@ export class FakeInspector {
   now: () => number = () => Date.now();
   nodeId = '1';
   /** The charts sent in `hello`; a test may swap them to check the page draws whatever it is given. */
-  charts: { connection: ChartDef; registry: ChartDef } = {
+  charts: { connection: ChartDef; registry: ChartDef; sender: ChartDef } = {
     connection: chartDefOf(connectionMachine),
     registry: chartDefOf(registryMachine),
+    sender: chartDefOf(senderMachine),
   };
 
   private constructor(
@@ -230,6 +232,41 @@ export class FakeInspector {
       this.broadcast({ type: 'actor.spawned', actor: child });
     }
     return id;
+  }
+
+  /** A WAL sender (START_REPLICATION) as the observer reports one: state and context only change through `sender()`. */
+  spawnSender(o: { connId: number; tenantId: string; timelineId: string; appName: string; pos: string; endPos: string }): string {
+    const id = `send-${o.connId}`;
+    const context: SenderContextView = {
+      connId: o.connId,
+      ttid: `${o.tenantId}/${o.timelineId}`,
+      tenantId: o.tenantId,
+      timelineId: o.timelineId,
+      peer: `127.0.0.1:${41000 + o.connId}`,
+      appName: o.appName,
+      mode: 'commit',
+      term: null,
+      startLsn: o.pos,
+      pos: o.pos,
+      endPos: o.endPos,
+      reason: null,
+      message: null,
+    };
+    const view: ActorView = { id, kind: 'sender', parentId: 'root', state: 'opening', status: 'active', context, spawnedAt: this.now() };
+    this.actors.set(id, view);
+    this.broadcast({ type: 'actor.spawned', actor: view });
+    return id;
+  }
+
+  /** A sender's transition, as the chart emits it. */
+  senderTransition(id: string, to: string, event: string, patch: Partial<SenderContextView> = {}): void {
+    const a = this.actors.get(id);
+    if (!a || a.kind !== 'sender' || !a.context) throw new Error(`fake inspector: no live sender ${id}`);
+    a.context = { ...(a.context as SenderContextView), ...patch };
+    const t: Transition = { id, kind: 'sender', from: a.state, to, event, at: this.now(), context: a.context };
+    a.state = to;
+    this.history.push(t);
+    this.broadcast({ type: 'transition', ...t });
   }
 
   private conn(id: string): ActorView & { context: ConnectionContextView } {

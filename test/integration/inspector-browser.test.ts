@@ -123,6 +123,18 @@ describe('inspector page in Chromium', { skip }, () => {
       );
       assert.match((await page.textContent('#log')) ?? '', /membership switched to generation 5/);
 
+      // A WAL sender is a card of its own, with its own chart.
+      const s1 = fake.spawnSender({ connId: 9, tenantId: T1, timelineId: TL1, appName: 'pg_receivewal', pos: '0/1000000', endPos: '0/0' });
+      fake.senderTransition(s1, 'streaming', 'READY');
+      fake.senderTransition(s1, 'waiting', 'CAUGHT_UP', { pos: '0/3000000', endPos: '0/3000000' });
+      await page.waitForSelector(`${card(s1)}[data-kind="sender"][data-state="waiting"] svg g.st.current[data-path="waiting"]`);
+      const senderStates = await page.$$eval(`${card(s1)} svg g.st`, (gs) => gs.map((g) => g.getAttribute('data-path')));
+      assert.deepEqual([...senderStates].sort(), statePaths(fake.charts.sender).sort());
+      assert.equal(await page.textContent(`${card(s1)} .m-flush dt`), 'sent up to');
+      assert.equal(await page.textContent(`${card(s1)} .m-flush dd`), '0/3000000');
+      assert.equal(await page.textContent(`${card(s1)} .m-queue dd`), 'pg_receivewal');
+      assert.match((await page.textContent(`${card(s1)} .conn-name`)) ?? '', /sender · conn 9/);
+
       // The chart is the def: one box per state, the current one highlighted.
       const def = fake.charts.connection;
       const drawn = await page.$$eval(`${card(c2)} svg g.st`, (gs) => gs.map((g) => g.getAttribute('data-path')));

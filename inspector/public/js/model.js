@@ -10,8 +10,12 @@ const RATE_WINDOW_MS = 5000;
  * One connection actor as the page tracks it. `uid` tells apart two actors
  * with the same id (a restarted safekeeper numbers connections from 1 again).
  */
+/** Actors shown as cards with their own chart: walproposer connections and WAL senders. */
+const CARD_KINDS = new Set(['connection', 'sender']);
+
 function newConn(actor) {
   return {
+    kind: actor.kind ?? 'connection',
     uid: `${actor.id}@${actor.spawnedAt}`,
     id: actor.id,
     spawnedAt: actor.spawnedAt,
@@ -93,10 +97,12 @@ export class Model {
   }
 
   onHello(msg) {
-    const chartChanged = JSON.stringify(msg.machines?.connection) !== JSON.stringify(this.charts.connection);
+    const chartChanged =
+      JSON.stringify(msg.machines?.connection) !== JSON.stringify(this.charts.connection) ||
+      JSON.stringify(msg.machines?.sender) !== JSON.stringify(this.charts.sender);
     this.nodeId = msg.nodeId ?? null;
     this.version = msg.version ?? null;
-    this.charts = { connection: msg.machines?.connection ?? null, registry: msg.machines?.registry ?? null };
+    this.charts = { connection: msg.machines?.connection ?? null, registry: msg.machines?.registry ?? null, sender: msg.machines?.sender ?? null };
     if (typeof msg.now === 'number') this.serverClockOffset = this.now() - msg.now;
     this.dirty.header = true;
     if (chartChanged) {
@@ -116,7 +122,7 @@ export class Model {
     const listed = new Set();
     for (const a of actors) {
       if (!a || typeof a.id !== 'string') continue;
-      if (a.kind === 'connection') {
+      if (CARD_KINDS.has(a.kind)) {
         const before = this.conns.size;
         const c = this.onSpawned(a, false);
         const fresh = this.conns.size > before;
@@ -154,7 +160,7 @@ export class Model {
         this.touch(c);
       }
     }
-    this.closedFromHistory(msg.transitions ?? [], new Set(actors.filter((a) => a && a.kind === 'connection').map((a) => a.id)));
+    this.closedFromHistory(msg.transitions ?? [], new Set(actors.filter((a) => a && CARD_KINDS.has(a.kind)).map((a) => a.id)));
     for (const t of msg.transitions ?? []) {
       if (t && typeof t.id === 'string') this.logTransition(t);
     }
@@ -174,7 +180,7 @@ export class Model {
   closedFromHistory(transitions, liveIds) {
     const trails = new Map();
     for (const t of transitions) {
-      if (!t || t.kind !== 'connection' || typeof t.id !== 'string' || liveIds.has(t.id)) continue;
+      if (!t || !CARD_KINDS.has(t.kind) || typeof t.id !== 'string' || liveIds.has(t.id)) continue;
       const list = trails.get(t.id) ?? [];
       list.push(t);
       trails.set(t.id, list);
@@ -198,6 +204,7 @@ export class Model {
   onSpawned(actor, logIt) {
     if (!actor || typeof actor.id !== 'string') return null;
     switch (actor.kind) {
+      case 'sender':
       case 'connection': {
         const uid = `${actor.id}@${actor.spawnedAt}`;
         const prevUid = this.live.get(actor.id);
@@ -228,7 +235,7 @@ export class Model {
               kind: 'spawn',
               id: actor.id,
               ttid: connKey(ctx),
-              text: `connection opened${ctx?.peer ? ` from ${ctx.peer}` : ''}`,
+              text: `${actor.kind === 'sender' ? 'WAL sender' : 'connection'} opened${ctx?.peer ? ` from ${ctx.peer}` : ''}`,
             });
           }
         }
@@ -321,7 +328,7 @@ export class Model {
   onTransition(t, logIt) {
     if (typeof t.id !== 'string') return;
     this.counts.transitions++;
-    if (t.kind === 'connection') {
+    if (CARD_KINDS.has(t.kind)) {
       const c = this.connOf(t.id);
       if (c) {
         if (t.context) c.ctx = t.context;
@@ -485,7 +492,7 @@ export class Model {
   }
 
   sample(c) {
-    const lsn = lsnToBig(c.ctx?.flushLsn);
+    const lsn = lsnToBig(c.ctx?.flushLsn ?? c.ctx?.pos);
     // 0/0 is "nothing yet" (before the election), not a position to measure a rate from.
     if (lsn === 0n) return;
     const last = c.samples[c.samples.length - 1];

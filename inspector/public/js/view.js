@@ -58,8 +58,12 @@ export class View {
     const m = this.model;
     const d = m.dirty;
     if (d.chart) {
-      this.chartMarkup = m.charts.connection ? chartSvg(layoutChart(m.charts.connection)) : null;
-      this.eventNames = eventLabels(m.charts.connection);
+      // One drawing per kind of card: walproposer connections and WAL senders have their own charts.
+      this.chartMarkup = {
+        connection: m.charts.connection ? chartSvg(layoutChart(m.charts.connection)) : null,
+        sender: m.charts.sender ? chartSvg(layoutChart(m.charts.sender)) : null,
+      };
+      this.eventNames = new Map([...eventLabels(m.charts.connection), ...(m.charts.sender ? eventLabels(m.charts.sender) : [])]);
       for (const card of this.cardEls.values()) this.mountChart(card);
       d.chart = false;
     }
@@ -276,23 +280,38 @@ export class View {
       trailKey: '',
       last: {},
     };
+    card.kind = c.kind ?? 'connection';
+    root.dataset.kind = card.kind;
+    if (card.kind === 'sender') {
+      // Its numbers mean other things; its children are a streamer and a client reader.
+      const label = (cls, text) => setText(root.querySelector(`.${cls} dt`), text);
+      label('m-term', 'mode');
+      label('m-flush', 'sent up to');
+      label('m-commit', 'end of WAL');
+      label('m-lag', 'behind');
+      label('m-queue', 'client');
+      label('m-msgs', 'started at');
+      root.querySelector('.kids').hidden = true;
+    }
     this.mountChart(card);
     return card;
   }
 
   mountChart(card) {
-    if (!this.chartMarkup) {
+    const markup = this.chartMarkup?.[card.kind] ?? null;
+    if (!markup) {
       card.chartWrap.innerHTML = '<div class="no-chart">waiting for the chart definition…</div>';
       card.chart = null;
       return;
     }
-    card.chartWrap.innerHTML = this.chartMarkup;
+    card.chartWrap.innerHTML = markup;
     card.chart = new ChartView(card.chartWrap.querySelector('svg'));
     card.chart.current = undefined; // force the next setState to paint
   }
 
   renderCard(card, c) {
-    const def = this.model.charts.connection;
+    const def = this.model.charts[c.kind] ?? this.model.charts.connection;
+
     const ctx = c.ctx ?? {};
     const closed = c.closedLocal !== null;
     const root = card.root;
@@ -313,7 +332,7 @@ export class View {
     if (typeof ctx.connId === 'number') root.dataset.connId = String(ctx.connId);
     root.dataset.ttid = connKey(c.ctx);
 
-    setText(card.name, typeof ctx.connId === 'number' ? `conn ${ctx.connId}` : c.id);
+    setText(card.name, typeof ctx.connId === 'number' ? `${c.kind === 'sender' ? 'sender · conn' : 'conn'} ${ctx.connId}` : c.id);
     const [top, ...sub] = (c.state || '—').split('.');
     const badgeText = sub.length ? `${top} · ${sub.join('.')}` : top;
     if (card.last.badge !== badgeText) {
@@ -329,15 +348,27 @@ export class View {
     }
     setText(card.age, closed ? `closed ${ago(this.model.now() - c.closedLocal)} ago` : `up ${ago(Date.now() - this.model.serverClockOffset - c.spawnedAt)}`);
 
-    this.metric(card, 'term', card.term, ctx.term ?? '—');
-    this.metric(card, 'flush', card.flush, ctx.flushLsn ?? '—');
-    this.metric(card, 'commit', card.commit, ctx.commitLsn ?? '—');
-    const lag = ctx.flushLsn && ctx.commitLsn ? lsnToBig(ctx.flushLsn) - lsnToBig(ctx.commitLsn) : null;
-    this.metric(card, 'lag', card.lag, lag === null ? '—' : bytes(lag < 0n ? 0n : lag), true);
-    this.metric(card, 'queue', card.queue, ctx.queueDepth ?? '—', true);
-    this.metric(card, 'msgs', card.msgs, typeof ctx.processed === 'number' ? ctx.processed.toLocaleString('en-US') : '—', true);
+    if (c.kind === 'sender') {
+      // A WAL sender: how it reads, how far it got, and how far it may go.
+      this.metric(card, 'term', card.term, ctx.mode === 'flush' ? `flush · term ${ctx.term}` : 'commit');
+      this.metric(card, 'flush', card.flush, ctx.pos ?? '—');
+      this.metric(card, 'commit', card.commit, ctx.endPos ?? '—');
+      const behind = ctx.pos && ctx.endPos ? lsnToBig(ctx.endPos) - lsnToBig(ctx.pos) : null;
+      this.metric(card, 'lag', card.lag, behind === null ? '—' : bytes(behind < 0n ? 0n : behind), true);
+      this.metric(card, 'queue', card.queue, ctx.appName ?? '—', true);
+      this.metric(card, 'msgs', card.msgs, ctx.startLsn ?? '—', true);
+      setText(card.summary, closed ? `sent up to ${ctx.pos ?? '?'} · ${ctx.reason ?? 'ended'}` : '');
+    } else {
+      this.metric(card, 'term', card.term, ctx.term ?? '—');
+      this.metric(card, 'flush', card.flush, ctx.flushLsn ?? '—');
+      this.metric(card, 'commit', card.commit, ctx.commitLsn ?? '—');
+      const lag = ctx.flushLsn && ctx.commitLsn ? lsnToBig(ctx.flushLsn) - lsnToBig(ctx.commitLsn) : null;
+      this.metric(card, 'lag', card.lag, lag === null ? '—' : bytes(lag < 0n ? 0n : lag), true);
+      this.metric(card, 'queue', card.queue, ctx.queueDepth ?? '—', true);
+      this.metric(card, 'msgs', card.msgs, typeof ctx.processed === 'number' ? ctx.processed.toLocaleString('en-US') : '—', true);
+      setText(card.summary, closed ? `term ${ctx.term ?? '?'} · flush ${ctx.flushLsn ?? '?'} · commit ${ctx.commitLsn ?? '?'}` : '');
+    }
     setText(card.rate, closed ? '—' : rate(this.model.rateOf(c)));
-    setText(card.summary, closed ? `term ${ctx.term ?? '?'} · flush ${ctx.flushLsn ?? '?'} · commit ${ctx.commitLsn ?? '?'}` : '');
 
     if (card.chart) {
       card.chart.setState(c.state, new Set(c.visits.keys()));
@@ -353,7 +384,7 @@ export class View {
       card.trailKey = trailKey;
       this.renderTrail(card, c, def);
     }
-    const err = ctx.error ?? '';
+    const err = ctx.error ?? (ctx.reason === 'error' ? ctx.message : '') ?? '';
     setText(card.err, err ? `error: ${err}` : '');
     card.err.hidden = !err;
   }
