@@ -13,6 +13,7 @@ import type { Timeline } from '../timeline/timeline.js';
 import { BackendSerializer, SqlState, type FrameReader } from '../wire/index.js';
 import { Inbox } from './inbox.js';
 import type { ReceiveRing } from './receive-ring.js';
+import { IoAccounting, type IoLabels } from '../io-accounting.js';
 
 export interface SessionInit {
   connId: number;
@@ -26,7 +27,7 @@ export interface SessionInit {
   protocolVersion: number;
   logger: Logger;
   metrics: SafekeeperMetrics | null;
-  ioLabels: { client_az: string; sk_az: string; app_name: string; same_az: string };
+  ioLabels: IoLabels;
 }
 
 export class WalPushSession {
@@ -53,10 +54,7 @@ export class WalPushSession {
   readonly closed: Promise<void>;
   private resolveClosed!: () => void;
   private ended = false;
-  private readonly ioLabels: SessionInit['ioLabels'];
-  private countedRead = 0;
-  private countedWritten = 0;
-  private readonly stopAccounting: () => void;
+  private readonly io: IoAccounting;
 
   constructor(init: SessionInit) {
     this.connId = init.connId;
@@ -76,9 +74,8 @@ export class WalPushSession {
     this.codec = codec;
     this.logger = init.logger;
     this.metrics = init.metrics;
-    this.ioLabels = init.ioLabels;
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
-    this.stopAccounting = this.metrics?.addIoSource(() => this.accountIo()) ?? (() => {});
+    this.io = new IoAccounting(init.socket, init.metrics, init.ioLabels);
   }
 
   get isEnded(): boolean {
@@ -88,18 +85,6 @@ export class WalPushSession {
   /** A batch is done with every queued message up to stream position `mark` (see ReceiveRing). */
   release(mark: number): void {
     this.ring?.release(mark);
-  }
-
-  /** Moves socket byte counts into safekeeper_pg_io_bytes_total (at scrape time and at the end). */
-  accountIo(): void {
-    const m = this.metrics;
-    if (!m) return;
-    const read = this.socket.bytesRead;
-    const written = this.socket.bytesWritten;
-    if (read > this.countedRead) m.pgIoBytes.inc({ ...this.ioLabels, dir: 'read' }, read - this.countedRead);
-    if (written > this.countedWritten) m.pgIoBytes.inc({ ...this.ioLabels, dir: 'write' }, written - this.countedWritten);
-    this.countedRead = read;
-    this.countedWritten = written;
   }
 
   /** Ends the connection: an ErrorResponse first when `error` is given. Idempotent. */
@@ -112,8 +97,7 @@ export class WalPushSession {
     if (error !== null && !this.socket.destroyed && this.socket.writable) {
       this.socket.write(new BackendSerializer().errorResponse(error, sqlState).flush());
     }
-    this.accountIo();
-    this.stopAccounting();
+    this.io.finish();
     if (!this.socket.destroyed) this.socket.end();
     // A peer that never reads must not hold the socket open forever.
     setTimeout(() => this.socket.destroy(), 5000).unref();

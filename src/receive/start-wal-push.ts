@@ -10,6 +10,7 @@ import type { Logger } from '../log.js';
 import type { SafekeeperMetrics } from '../metrics.js';
 import type { BackendSerializer, FrameReader } from '../wire/index.js';
 import { WalPushSession, type SessionTable } from './session.js';
+import { ioLabels } from '../io-accounting.js';
 
 /** What the endpoint takes over from the query phase (the server's Client has all of it). */
 export interface HandedOverClient {
@@ -42,8 +43,6 @@ export function startWalPush(client: HandedOverClient, ttid: Ttid, opts: WalPush
   client.handOver();
   client.send(client.out.copyBothResponse());
   const { deps } = client;
-  const skAz = deps.availabilityZone ?? 'unknown';
-  const clientAz = client.clientAz ?? 'unknown';
   const session = new WalPushSession({
     connId: client.connId,
     socket: client.socket,
@@ -55,12 +54,7 @@ export function startWalPush(client: HandedOverClient, ttid: Ttid, opts: WalPush
     protocolVersion: opts.protocolVersion,
     logger: client.logger,
     metrics: deps.metrics,
-    ioLabels: {
-      client_az: clientAz,
-      sk_az: skAz,
-      app_name: client.appName ?? 'unknown',
-      same_az: clientAz === 'unknown' || skAz === 'unknown' ? 'unknown' : String(clientAz === skAz),
-    },
+    ioLabels: ioLabels(client.clientAz, deps.availabilityZone, client.appName),
   });
   deps.sessions.add(session);
   const proto = { proto_version: String(opts.protocolVersion) };

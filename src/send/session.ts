@@ -9,6 +9,7 @@ import type { Lsn, Term } from '../lsn.js';
 import type { SafekeeperMetrics } from '../metrics.js';
 import type { Timeline } from '../timeline/timeline.js';
 import { BackendSerializer, SqlState, type FrameReader } from '../wire/index.js';
+import { IoAccounting, type IoLabels } from '../io-accounting.js';
 
 export interface SendSessionInit {
   connId: number;
@@ -22,6 +23,7 @@ export interface SendSessionInit {
   term: Term | null;
   logger: Logger;
   metrics: SafekeeperMetrics | null;
+  ioLabels: IoLabels;
 }
 
 export class SendSession {
@@ -42,6 +44,7 @@ export class SendSession {
   readonly closed: Promise<void>;
   private resolveClosed!: () => void;
   private ended = false;
+  private readonly io: IoAccounting;
 
   constructor(init: SendSessionInit) {
     this.connId = init.connId;
@@ -62,6 +65,7 @@ export class SendSession {
       appname: init.appName,
     });
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+    this.io = new IoAccounting(init.socket, init.metrics, init.ioLabels);
   }
 
   get isEnded(): boolean {
@@ -84,6 +88,7 @@ export class SendSession {
     }
     if (!s.destroyed) s.end();
     setTimeout(() => s.destroy(), 5000).unref();
+    this.io.finish();
     this.resolveClosed();
   }
 }

@@ -13,6 +13,7 @@ import type { SafekeeperMetrics } from '../metrics.js';
 import type { Timelines } from '../timeline/timelines.js';
 import type { BackendSerializer, FrameReader } from '../wire/index.js';
 import { SendSession, type SendSessions } from './session.js';
+import { ioLabels } from '../io-accounting.js';
 
 /** What the endpoint takes over from the query phase (the server's Client has all of it). */
 export interface ReplicationClient {
@@ -21,6 +22,7 @@ export interface ReplicationClient {
     readonly sendSessions: SendSessions;
     readonly root: Actor<SafekeeperMachine>;
     readonly metrics: SafekeeperMetrics | null;
+    readonly availabilityZone: string | undefined;
   };
   readonly socket: Socket;
   readonly frames: FrameReader;
@@ -29,6 +31,7 @@ export interface ReplicationClient {
   readonly peer: string;
   readonly logger: Logger;
   readonly appName: string | undefined;
+  readonly clientAz: string | undefined;
   send(s: BackendSerializer): void;
   handOver(): void;
 }
@@ -61,6 +64,7 @@ export function startReplication(client: ReplicationClient, ttid: Ttid, startLsn
     term: term ?? null,
     logger: client.logger,
     metrics: deps.metrics,
+    ioLabels: ioLabels(client.clientAz, deps.availabilityZone, client.appName),
   });
   deps.sendSessions.add(session);
   client.logger.info(

@@ -167,7 +167,7 @@ export class ClientConnection implements Client {
         try {
           query = parseQuery(frame.body);
         } catch (err) {
-          this.send(this.out.errorResponse((err as Error).message, SqlState.SyntaxError).readyForQuery('I'));
+          this.send(this.out.errorResponse((err as Error).message, SqlState.InternalError).readyForQuery('I'));
           return true;
         }
         return runCommand(this, query, true);
@@ -196,7 +196,7 @@ export class ClientConnection implements Client {
         try {
           query = parseQuery(Buffer.from(this.preparedQuery + '\0'));
         } catch (err) {
-          this.send(this.out.errorResponse((err as Error).message, SqlState.SyntaxError));
+          this.send(this.out.errorResponse((err as Error).message, SqlState.InternalError));
           return true;
         }
         return runCommand(this, query, false);

@@ -28,8 +28,6 @@ export const SqlState = {
   ProtocolViolation: '08P01',
   /** Something we understood but do not implement (e.g. START_WAL_PUSH proto_version '3'). */
   FeatureNotSupported: '0A000',
-  /** A command we could not parse (e.g. malformed START_REPLICATION). */
-  SyntaxError: '42601',
   /** Bad or missing credentials. */
   InvalidAuthorizationSpecification: '28000',
   /** A startup option value that is not valid (e.g. a tenant id that is not hex). */

@@ -109,10 +109,11 @@ function parseStartReplication(query: string): SafekeeperQuery {
   try {
     startLsn = parseLsn(m[1]!);
   } catch {
-    throw new WireError(`failed to parse start LSN ${m[1]} from START_REPLICATION command ${query}`);
+    // Neon's anyhow chain: context, then the Lsn parser's Debug error.
+    throw new WireError('parse start LSN from START_REPLICATION command: LsnParseError');
   }
   if (m[2] === undefined) return { kind: 'start_replication', startLsn };
   const term = BigInt(m[2]);
-  if (term > U64_MAX) throw new WireError(`invalid term ${m[2]} in START_REPLICATION command ${query}`);
+  if (term > U64_MAX) throw new WireError('invalid term: number too large to fit in target type');
   return { kind: 'start_replication', startLsn, term };
 }

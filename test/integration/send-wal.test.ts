@@ -97,6 +97,10 @@ describe('serving WAL', { timeout: 180_000 }, () => {
     assert.ok(got.subarray(0, upto).equals(wal.read(2n * BigInt(SEG), end)), 'segment 2 up to the end of WAL');
     // And segment 1 from the timeline's start is the proposer's WAL.
     assert.ok((await readFile(path.join(dir, files[0]!))).subarray(Number(START_LSN - BigInt(SEG))).equals(wal.read(START_LSN, 2n * BigInt(SEG))));
+    // What it read is counted as Neon counts it, under its application_name.
+    const metrics = await (await server.http('/metrics')).text();
+    const written = metrics.split('\n').find((l) => l.startsWith('safekeeper_pg_io_bytes_total{') && l.includes('app_name="pg_receivewal"') && l.includes('dir="write"'));
+    assert.ok(written && Number(written.split(' ').pop()) > SEG, String(written));
     process.stdout.write(`# pg_receivewal from the safekeeper: ${((Number(end - BigInt(SEG))) / 1024 / 1024 / seconds).toFixed(1)} MiB/s (${seconds.toFixed(2)} s)\n`);
   });
 
@@ -156,6 +160,35 @@ describe('serving WAL', { timeout: 180_000 }, () => {
 
   const clients: RawClient[] = [];
   after(() => clients.forEach((c) => c.destroy()));
+
+  test('#6: START_REPLICATION parse errors are XX000 + ReadyForQuery, before any CopyBoth; the connection stays usable', async () => {
+    const c = await RawClient.connect(server.pgPort);
+    clients.push(c);
+    await c.startup(ttid);
+    for (const [q, text] of [
+      ['START_REPLICATION 0/zz TIMELINE 1', 'failed to parse START_REPLICATION command START_REPLICATION 0/zz TIMELINE 1'],
+      ['START_REPLICATION 1FFFFFFFF/0', 'parse start LSN from START_REPLICATION command: LsnParseError'],
+      ["START_REPLICATION 0/0 (term='99999999999999999999')", 'invalid term: number too large to fit in target type'],
+    ] as const) {
+      const r = await c.query(q);
+      assert.deepEqual(r.messages.map((m) => m.kind), ['error', 'readyForQuery']);
+      assert.equal(r.error?.message, text);
+      assert.equal(r.error?.code, 'XX000');
+    }
+    assert.deepEqual((await c.query('SHOW wal_segment_size')).rows, [['16MB']]);
+  });
+
+  test('#23: CopyFail is answered with 00000 received CopyFail; Terminate just closes', async () => {
+    const f = await replicate(`START_REPLICATION ${formatLsn(end)}`);
+    f.write(new FrontendSerializer().copyFail('bye').flush());
+    const err = await f.nextError();
+    assert.deepEqual([err.code, err.message], ['00000', 'received CopyFail']);
+    await f.waitClosed();
+    const t = await replicate(`START_REPLICATION ${formatLsn(end)}`);
+    t.write(new FrontendSerializer().terminate().flush());
+    await t.waitClosed();
+    assert.ok(t.unread().every((m) => m.kind !== 'error'));
+  });
 
   test('#12: from an unaligned start the first message ends on a page, then 128 KiB ones that never cross a segment', async () => {
     const c = await replicate(`START_REPLICATION PHYSICAL ${formatLsn(START_LSN)}`);
@@ -277,6 +310,43 @@ describe('serving WAL', { timeout: 180_000 }, () => {
     const ok = await replicate(`START_REPLICATION PHYSICAL ${formatLsn(START_LSN)} (term='1')`);
     const m = await nextCopy(ok);
     assert.ok(m.kind === 'w' && m.x.start === START_LSN);
+  });
+
+  test('#17, #20: other malformed client messages each get an ErrorResponse, then close', async () => {
+    const cases: [Buffer, RegExp][] = [
+      [Buffer.concat([Buffer.from('r'), Buffer.alloc(32), Buffer.from([2])]), /^failed to deserialize StandbyReply: deserialize error$/],
+      [Buffer.concat([Buffer.from('h'), Buffer.alloc(23)]), /^failed to deserialize HotStandbyFeedback: deserialize error$/],
+      // Neon's parser panics on a 3-byte 'z' and drops the socket; we say why (a documented deviation).
+      [Buffer.from('z\0\0'), /^malformed pageserver feedback: 3 bytes, need at least 10$/],
+    ];
+    for (const [msg, text] of cases) {
+      const c = await replicate(`START_REPLICATION ${formatLsn(end)}`);
+      c.sendCopyData(msg);
+      const err = await c.nextError();
+      assert.match(err.message, text);
+      assert.equal(err.code, 'XX000');
+      await c.waitClosed();
+    }
+  });
+
+  test('#11: a start in a segment that is gone: CopyBoth, then WAL segment is not found', async () => {
+    await rm(path.join(server.datadir, ttid.tenantId, ttid.timelineId, segmentFileName(1n, SEG)));
+    const c = await replicate(`START_REPLICATION ${formatLsn(START_LSN)}`);
+    assert.equal((await c.nextError()).message, 'WAL segment is not found');
+    await c.waitClosed();
+  });
+
+  test('#15: a flush-mode stream caught up at term 1 ends when a proposer of term 2 is elected', async () => {
+    const c = await replicate(`START_REPLICATION PHYSICAL ${formatLsn(end)} (term='1')`);
+    assert.deepEqual(await nextCopy(c, 3000), { kind: 'k', walEnd: end, reply: 1 }, 'caught up');
+    const p2 = new Proposer({ safekeepers: [`127.0.0.1:${server.pgPort}`], ...ttid, systemId: SYSTEM_ID, wal, pgVersion: 150002 });
+    try {
+      assert.equal((await p2.start()).term, 2n);
+      const err = await c.nextError(5000);
+      assert.equal(err.message, 'term changed: requested 1, now 2');
+    } finally {
+      await p2.stop();
+    }
   });
 
   test('#21: a caught-up pageserver with no compute left is ended with 00000', async () => {

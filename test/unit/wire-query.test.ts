@@ -105,8 +105,10 @@ describe('classifyQuery: START_REPLICATION', () => {
     ['START_REPLICATION', /failed to parse START_REPLICATION command START_REPLICATION$/],
     ['START_REPLICATION SLOT s1', /failed to parse START_REPLICATION command/],
     ['START_REPLICATION LOGICAL 0/1', /failed to parse START_REPLICATION command/],
-    ['START_REPLICATION 123456789/0', /failed to parse start LSN 123456789\/0/],
-    ["START_REPLICATION 0/0 (term='18446744073709551616')", /invalid term 18446744073709551616/],
+    ['START_REPLICATION 123456789/0', /^parse start LSN from START_REPLICATION command: LsnParseError$/],
+    ['START_REPLICATION 1FFFFFFFF/0', /^parse start LSN from START_REPLICATION command: LsnParseError$/],
+    ["START_REPLICATION 0/0 (term='18446744073709551616')", /^invalid term: number too large to fit in target type$/],
+    ['START_REPLICATION 0/zz TIMELINE 1', /^failed to parse START_REPLICATION command START_REPLICATION 0\/zz TIMELINE 1$/],
   ];
   for (const [q, msg] of bad) {
     test(`refuses ${JSON.stringify(q)}`, () => assert.throws(() => classifyQuery(q), (e: unknown) => e instanceof WireError && msg.test(e.message)));
