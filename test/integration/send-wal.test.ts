@@ -14,7 +14,7 @@ import path from 'node:path';
 import { MemoryWalLog, Proposer, WalGenerator } from '../../src/client/index.js';
 import { formatLsn, type Lsn } from '../../src/lsn.js';
 import { segmentFileName } from '../../src/storage/wal-format.js';
-import { RawClient } from '../helpers/raw-client.js';
+import { RawClient, RawProposer } from '../helpers/raw-client.js';
 import { FrontendSerializer } from '../../src/wire/index.js';
 import type { AppendResponse } from '../../src/protocol/index.js';
 import { removeDir, startServer, stopServer, type ServerProcess } from '../helpers/server-process.js';
@@ -310,6 +310,30 @@ describe('serving WAL', { timeout: 180_000 }, () => {
     const ok = await replicate(`START_REPLICATION PHYSICAL ${formatLsn(START_LSN)} (term='1')`);
     const m = await nextCopy(ok);
     assert.ok(m.kind === 'w' && m.x.start === START_LSN);
+  });
+
+  test('#13: flush mode (a term) streams uncommitted WAL up to flush_lsn; commit mode stops at commit_lsn', async () => {
+    const t = randomTtid();
+    const rp = await RawProposer.start(server.pgPort, { ...t });
+    try {
+      const a = await rp.append(64 * 1024); // commit_lsn 0 rides on this one
+      const b = await rp.append(64 * 1024); // this one commits a, not itself
+      assert.ok(b.flushLsn > a.flushLsn);
+      const drain = async (c: RawClient): Promise<bigint> => {
+        let reached = 0n;
+        for (;;) {
+          const m = await nextCopy(c, 3000);
+          if (m.kind === 'k') return reached;
+          reached = m.x.start + BigInt(m.x.bytes.length);
+        }
+      };
+      const flushMode = await replicate(`START_REPLICATION PHYSICAL ${formatLsn(START_LSN)} (term='1')`, 'recovery', t);
+      assert.equal(await drain(flushMode), b.flushLsn, 'flush mode reaches flush_lsn');
+      const commitMode = await replicate(`START_REPLICATION PHYSICAL ${formatLsn(START_LSN)}`, 'standby', t);
+      assert.equal(await drain(commitMode), a.flushLsn, 'commit mode stops at commit_lsn');
+    } finally {
+      rp.client.destroy();
+    }
   });
 
   test('#17, #20: other malformed client messages each get an ErrorResponse, then close', async () => {
