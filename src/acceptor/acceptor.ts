@@ -56,6 +56,8 @@ export interface AcceptorOptions {
   logger?: AcceptorLogger;
   /** Told after a membership switch is durable (the timeline tells its registry actor). */
   onMembershipSwitch?: (previous: MembershipConfiguration, current: MembershipConfiguration) => void;
+  /** Crash-test hook at named points (src/failpoints.ts); a no-op by default. */
+  failpoint?: (name: 'elected-before-persist') => void;
 }
 
 /** Fields kept in memory and copied into the control file on every write (Neon TimelineMemState). */
@@ -111,6 +113,7 @@ export class Acceptor {
   private readonly clock: () => number;
   private readonly logger: AcceptorLogger | null;
   private readonly onMembershipSwitch: AcceptorOptions['onMembershipSwitch'];
+  private readonly failpoint: NonNullable<AcceptorOptions['failpoint']>;
 
   private inmem: InMemoryState;
   /** Start of the current proposer's term; 0 until the next ProposerElected (per object, not persisted). */
@@ -127,6 +130,7 @@ export class Acceptor {
     this.clock = opts.clock ?? Date.now;
     this.logger = opts.logger ?? null;
     this.onMembershipSwitch = opts.onMembershipSwitch;
+    this.failpoint = opts.failpoint ?? (() => {});
     const p = this.control.persisted;
     // Neon refuses to build a SafeKeeper over an uninitialised (all-zero) ttid.
     if (/^0*$/.test(p.tenantId) || /^0*$/.test(p.timelineId)) {
@@ -416,6 +420,7 @@ export class Acceptor {
       // 7. Storage skips this when already clean at exactly that point.
       await this.wal.truncate(msg.startStreamingAt);
 
+      this.failpoint('elected-before-persist');
       // 8. Adopt the history and learn the start LSNs, in one atomic write.
       const s = this.startChange();
       // v2 carries timeline_start_lsn; v3 takes it from the start of the proposer's history.

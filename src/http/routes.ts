@@ -12,6 +12,7 @@ import { formatLsn } from '../lsn.js';
 import type { MembershipConfiguration, SafekeeperId } from '../protocol/membership.js';
 import { mconfJsonValue } from '../storage/control-file-json.js';
 import { parseJsonBigintSafe, type JsonValue } from './json.js';
+import { configureFailpoint, failpointsEnabled } from '../failpoints.js';
 
 export class HttpError extends Error {
   constructor(readonly status: number, message: string) {
@@ -266,6 +267,24 @@ const routes: Route[] = [
       const ttid = ttidFrom(params);
       const mconf = parseMconf(jsonBody(req), 'body');
       return { status: 200, json: await membershipCall(() => deps.timelines.exclude(ttid, mconf)) };
+    },
+  },
+  {
+    // Crash tests only (SAFEKEEPER_TESTING_FAILPOINTS=1): [{"name": …, "actions": "exit" | "off"}].
+    method: 'PUT',
+    pattern: /^\/v1\/failpoints$/,
+    handler: async (req) => {
+      if (!failpointsEnabled) throw new HttpError(404, 'NotFound: failpoints are disabled');
+      const body = parseJsonBigintSafe(req.body) as unknown;
+      if (!Array.isArray(body)) throw new HttpError(400, 'body must be a list of {"name", "actions"}');
+      for (const fp of body as Array<{ name?: unknown; actions?: unknown }>) {
+        try {
+          configureFailpoint(String(fp.name), String(fp.actions));
+        } catch (err) {
+          throw new HttpError(400, (err as Error).message);
+        }
+      }
+      return { status: 200, json: null };
     },
   },
   {

@@ -2,6 +2,7 @@
 // (storage.md §4.4). The in-memory copy changes only after the file is
 // durable, so a failed write leaves `persisted` describing what is on disk.
 
+import { failpoint } from '../failpoints.js';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import {
@@ -102,7 +103,7 @@ export class DiskControlStore implements ControlStore {
   private async write(state: PersistentState): Promise<void> {
     const started = process.hrtime.bigint();
     const bytes = encodeControlFile(state);
-    await atomicWriteFile(this.file, bytes, this.opts.noSync);
+    await atomicWriteFile(this.file, bytes, this.opts.noSync, undefined, () => failpoint('control-file-before-rename'));
     this.last = deepFreeze(clonePersistentState(state));
     this.opts.observer?.persisted(Number(process.hrtime.bigint() - started) / 1e9);
   }

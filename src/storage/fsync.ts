@@ -28,7 +28,7 @@ export async function durableRename(from: string, to: string, noSync: boolean): 
 }
 
 /** Writes `data` to `file` atomically: `<file>.partial`, fsync, rename, fsync of the directory. */
-export async function atomicWriteFile(file: string, data: Uint8Array, noSync: boolean, tmpSuffix = '.partial'): Promise<void> {
+export async function atomicWriteFile(file: string, data: Uint8Array, noSync: boolean, tmpSuffix = '.partial', beforeRename?: () => void): Promise<void> {
   const tmp = file + tmpSuffix;
   const fh = await fs.open(tmp, 'w');
   try {
@@ -37,6 +37,7 @@ export async function atomicWriteFile(file: string, data: Uint8Array, noSync: bo
   } finally {
     await fh.close();
   }
+  beforeRename?.();
   await fs.rename(tmp, file);
   await fsyncDir(path.dirname(file), noSync);
 }

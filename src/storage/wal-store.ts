@@ -23,6 +23,7 @@ import type { WalStore } from './interfaces.js';
 import { WalDecoder } from './wal-decoder.js';
 import { scanEndOfWal } from './wal-scan.js';
 import { firstSegmentHeaders } from './first-segment.js';
+import { failpoint } from '../failpoints.js';
 import { WAL_SEGMENT_SIZE, pgMajorOf, segmentFileName, xlogPageMagic } from './wal-format.js';
 import { openOrCreateSegment, removeSegments, segmentPaths, writeFullyAt, writevAt, type WritevAt } from './segment-file.js';
 import { WriteBufferPool } from './write-buffers.js';
@@ -280,11 +281,16 @@ export class DiskWalStore implements WalStore {
     if (this._writeRecordLsn <= this._flushLsn) this._flushRecordLsn = this._writeRecordLsn;
   }
 
+  /** The segment appended to last, for the segment-switch failpoint. */
+  private lastSegno = -1n;
+
   private async openForAppend(segno: bigint, off: number): Promise<void> {
     if (this.file) {
       if (this.file.segno === segno && this.batchOffset + this.batchBytes === off) return;
       await this.closeFile(true);
     }
+    if (this.lastSegno !== -1n && this.lastSegno !== segno) failpoint('wal-segment-switch');
+    this.lastSegno = segno;
     const { fh, partial, dsync } = await openOrCreateSegment(this.dir, segno, this.walSegSize, this.noSync, (s) =>
       this.observer.operation?.('initialize_segment', s),
     );

@@ -14,6 +14,7 @@ import { DiskWalStore } from '../storage/wal-store.js';
 import type { ServerInfo } from '../storage/interfaces.js';
 import type { WritevAt } from '../storage/segment-file.js';
 import { SerialExecutor } from './serial-executor.js';
+import { failpoint } from '../failpoints.js';
 import { WalReceivers } from './wal-receivers.js';
 import { WalSenders } from './wal-senders.js';
 import { createNanoEvents } from 'nanoevents';
@@ -137,6 +138,7 @@ export class Timeline {
       wal,
       logger,
       onMembershipSwitch: (_previous, current) => self?.walReceivers.membershipSwitched(mconfView(current)),
+      failpoint,
     });
     self = new Timeline(env, ttid, dir, control, wal, acceptor);
     logger.info(
