@@ -2,35 +2,21 @@
 // (CopyBothResponse), becomes a WalPushSession, and the root actor spawns the
 // connection actor that drives it from then on.
 
-import type { Socket } from 'node:net';
+import type { EndpointClient } from '../endpoint.js';
 import type { Actor } from 'xstate';
 import type { SafekeeperMachine } from '../../machines/safekeeper.js';
 import type { Ttid } from '../ids.js';
-import type { Logger } from '../log.js';
 import type { SafekeeperMetrics } from '../metrics.js';
-import type { BackendSerializer, FrameReader } from '../wire/index.js';
 import { WalPushSession, type SessionTable } from './session.js';
 import { ioLabels } from '../io-accounting.js';
 
 /** What the endpoint takes over from the query phase (the server's Client has all of it). */
-export interface HandedOverClient {
-  readonly deps: {
-    readonly sessions: SessionTable;
-    readonly root: Actor<SafekeeperMachine>;
-    readonly metrics: SafekeeperMetrics | null;
-    readonly availabilityZone: string | undefined;
-  };
-  readonly socket: Socket;
-  readonly frames: FrameReader;
-  readonly out: BackendSerializer;
-  readonly connId: number;
-  readonly peer: string;
-  readonly logger: Logger;
-  readonly appName: string | undefined;
-  readonly clientAz: string | undefined;
-  send(s: BackendSerializer): void;
-  handOver(): void;
-}
+export type HandedOverClient = EndpointClient<{
+  readonly sessions: SessionTable;
+  readonly root: Actor<SafekeeperMachine>;
+  readonly metrics: SafekeeperMetrics | null;
+  readonly availabilityZone: string | undefined;
+}>;
 
 export interface WalPushOptions {
   /** false: the greeting must find the timeline (created over HTTP), not create it. */

@@ -3,38 +3,24 @@
 // SendSession registered among the timeline's senders, and the root actor spawns the sender
 // actor that streams from then on.
 
-import type { Socket } from 'node:net';
+import type { EndpointClient } from '../endpoint.js';
 import type { Actor } from 'xstate';
 import type { SafekeeperMachine } from '../../machines/safekeeper.js';
 import type { Ttid } from '../ids.js';
-import type { Logger } from '../log.js';
 import { formatLsn, type Lsn, type Term } from '../lsn.js';
 import type { SafekeeperMetrics } from '../metrics.js';
 import type { Timelines } from '../timeline/timelines.js';
-import type { BackendSerializer, FrameReader } from '../wire/index.js';
 import { SendSession, type SendSessions } from './session.js';
 import { ioLabels } from '../io-accounting.js';
 
 /** What the endpoint takes over from the query phase (the server's Client has all of it). */
-export interface ReplicationClient {
-  readonly deps: {
-    readonly timelines: Timelines;
-    readonly sendSessions: SendSessions;
-    readonly root: Actor<SafekeeperMachine>;
-    readonly metrics: SafekeeperMetrics | null;
-    readonly availabilityZone: string | undefined;
-  };
-  readonly socket: Socket;
-  readonly frames: FrameReader;
-  readonly out: BackendSerializer;
-  readonly connId: number;
-  readonly peer: string;
-  readonly logger: Logger;
-  readonly appName: string | undefined;
-  readonly clientAz: string | undefined;
-  send(s: BackendSerializer): void;
-  handOver(): void;
-}
+export type ReplicationClient = EndpointClient<{
+  readonly timelines: Timelines;
+  readonly sendSessions: SendSessions;
+  readonly root: Actor<SafekeeperMachine>;
+  readonly metrics: SafekeeperMetrics | null;
+  readonly availabilityZone: string | undefined;
+}>;
 
 /** A refusal before CopyBoth: ErrorResponse + ReadyForQuery, the connection stays usable. */
 export class ReplicationRefused extends Error {}

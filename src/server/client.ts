@@ -18,28 +18,15 @@ import {
   type SafekeeperQuery,
 } from '../wire/index.js';
 import type { ServerDeps } from './deps.js';
+import type { EndpointClient } from '../endpoint.js';
 import { runCommand } from './dispatch.js';
 
 /** Neon drops a connection after 10 minutes without input. */
 export const SOCKET_READ_TIMEOUT_MS = 600_000;
 
-/** What a command handler sees of the client that sent it. */
-export interface Client {
-  readonly deps: ServerDeps;
-  readonly socket: net.Socket;
-  /** Bytes received but not yet parsed: a stream endpoint continues from here. */
-  readonly frames: FrameReader;
-  /** Replies are built here and sent with send(). */
-  readonly out: BackendSerializer;
-  readonly connId: number;
-  readonly peer: string;
-  readonly logger: Logger;
+/** What a command handler sees of the client that sent it: what an endpoint takes over, and the ids. */
+export interface Client extends EndpointClient<ServerDeps> {
   readonly ttid: Partial<Ttid>;
-  readonly appName: string | undefined;
-  readonly clientAz: string | undefined;
-  send(s: BackendSerializer): void;
-  /** The socket leaves the query phase: no more reads here, no more destroy on shutdown/timeout. */
-  handOver(): void;
 }
 
 export class ClientConnection implements Client {

@@ -1,8 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { fixturePath } from '../helpers/paths.js';
+import { loadSession } from '../helpers/captured-session.js';
 import {
   BackendFrameReader,
   BackendSerializer,
@@ -13,16 +12,7 @@ import {
   type Frame,
 } from '../../src/wire/index.js';
 
-interface FixtureEvent {
-  dir: 'c2s' | 's2c';
-  type: string;
-  len: number;
-  hex: string;
-  truncated?: boolean;
-  sha256?: string;
-}
-
-const session = JSON.parse(readFileSync(fixturePath('walproposer-v2-session.json'), 'utf8')) as FixtureEvent[];
+const session = loadSession('walproposer-v2-session.json');
 const TENANT = '0123456789abcdef0123456789abcdef';
 const TIMELINE = 'fedcba9876543210fedcba9876543210';
 
