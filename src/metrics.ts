@@ -52,6 +52,8 @@ export class SafekeeperMetrics {
   /** Ours, not Neon's (Neon's metrics get no new labels): WAL push connections by protocol version. */
   readonly walPushConnections: Gauge<'proto_version'>;
   readonly walPushConnectionsTotal: Counter<'proto_version'>;
+  /** Ours: I/O errors on timeline files, by the failing system call. */
+  readonly ioErrors: Counter<'operation'>;
   /** Called at scrape time to move socket byte counts into safekeeper_pg_io_bytes_total. */
   private readonly ioSources = new Set<() => void>();
 
@@ -164,6 +166,12 @@ export class SafekeeperMetrics {
       name: 'safekeeper_ts_wal_push_connections_total',
       help: 'START_WAL_PUSH connections accepted, by the protocol version they asked for',
       labelNames: ['proto_version'],
+      registers,
+    });
+    this.ioErrors = new Counter({
+      name: 'safekeeper_ts_io_errors_total',
+      help: 'I/O errors on timeline files, by operation; the timeline stops serving until a restart',
+      labelNames: ['operation'],
       registers,
     });
     for (const v of ['2', '3']) {

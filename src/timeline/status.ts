@@ -29,5 +29,7 @@ export function timelineStatus(tl: Timeline): JsonValue {
     peers: [],
     walsenders: tl.walSenders.toJson(),
     walreceivers: tl.walReceivers.all().map((s) => ({ conn_id: s.connId, status: s.status })),
+    // Ours, not Neon's: why the timeline stopped serving (null while healthy).
+    failure: tl.failure ? { operation: tl.failure.operation, code: tl.failure.code, error: tl.failure.message, at_ms: tl.failure.at } : null,
   };
 }

@@ -56,6 +56,29 @@ const MANAGER_TICK_MS = 500;
 
 export class TimelineCancelledError extends Error {}
 
+/** The timeline met an I/O error on its files: it serves nothing until the process restarts. */
+export class TimelineFailedError extends Error {}
+
+/** What the timeline status shows of a failure (`failure`, null while healthy). */
+export interface TimelineFailure {
+  /** The system call that failed (write, fsync, rename, open, …). */
+  operation: string;
+  /** errno name (EIO, ENOSPC, …). */
+  code: string;
+  message: string;
+  /** Unix ms. */
+  at: number;
+}
+
+/** A system error from a file operation (Node sets `code` and `syscall` on those), here or as a cause. */
+function ioErrorOf(err: unknown): { code: string; syscall: string; message: string } | null {
+  for (let e = err as { code?: unknown; syscall?: unknown; message?: unknown; cause?: unknown } | null, depth = 0; e && depth < 5; depth++) {
+    if (typeof e.code === 'string' && typeof e.syscall === 'string') return { code: e.code, syscall: e.syscall, message: String(e.message) };
+    e = e.cause as typeof e;
+  }
+  return null;
+}
+
 /** A refusal of a membership change the HTTP layer maps to a status code (403, 409). */
 export class MembershipError extends Error {
   constructor(readonly kind: 'forbidden' | 'conflict', message: string) {
@@ -75,6 +98,12 @@ export class Timeline {
   private readonly executor = new SerialExecutor();
   private managerTimer: NodeJS.Timeout | null = null;
   private cancelled = false;
+  /**
+   * Set by the first I/O error on the timeline's files. After a failed durable write nobody knows
+   * what reached the disk (PostgreSQL's fsync lesson): nothing is retried as if it had worked and
+   * nothing more is acknowledged; a restart reloads what is durable.
+   */
+  failure: TimelineFailure | null = null;
   // Since load, for the per-timeline gauges.
   writtenWalBytes = 0;
   writtenWalSeconds = 0;
@@ -157,14 +186,37 @@ export class Timeline {
     if (this.cancelled) {
       return Promise.reject(new TimelineCancelledError(`Timeline ${this.key} was cancelled and cannot be used anymore`));
     }
+    if (this.failure) return Promise.reject(this.failedError());
     return this.executor.run(async () => {
       if (this.cancelled) throw new TimelineCancelledError(`Timeline ${this.key} was cancelled and cannot be used anymore`);
+      if (this.failure) throw this.failedError();
       try {
         return await task(this.acceptor);
+      } catch (err) {
+        const io = ioErrorOf(err);
+        if (io) this.fail(io);
+        throw err;
       } finally {
         this.publishPositions();
       }
     });
+  }
+
+  private fail(io: { code: string; syscall: string; message: string }): void {
+    if (this.failure) return;
+    this.failure = { operation: io.syscall, code: io.code, message: io.message, at: Date.now() };
+    this.env.metrics?.ioErrors.inc({ operation: io.syscall });
+    this.logger.error(
+      { operation: io.syscall, code: io.code, err: io.message },
+      'I/O error on the timeline files: the timeline stops serving until the safekeeper restarts',
+    );
+  }
+
+  private failedError(): TimelineFailedError {
+    const f = this.failure!;
+    return new TimelineFailedError(
+      `Timeline ${this.key} stopped after an I/O error (${f.code} in ${f.operation}: ${f.message}); it serves nothing until the safekeeper restarts`,
+    );
   }
 
   /** Calls `listener` whenever commit_lsn, flush_lsn, the term or last_log_term moved; returns the unsubscribe. */

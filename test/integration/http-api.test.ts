@@ -106,7 +106,7 @@ describe('timelines', () => {
     const s = r.json as Record<string, unknown>;
     assert.deepEqual(Object.keys(s), [
       'tenant_id', 'timeline_id', 'mconf', 'acceptor_state', 'pg_info', 'flush_lsn', 'timeline_start_lsn', 'local_start_lsn',
-      'commit_lsn', 'backup_lsn', 'peer_horizon_lsn', 'remote_consistent_lsn', 'peers', 'walsenders', 'walreceivers',
+      'commit_lsn', 'backup_lsn', 'peer_horizon_lsn', 'remote_consistent_lsn', 'peers', 'walsenders', 'walreceivers', 'failure',
     ]);
     assert.equal(s.tenant_id, tenantId);
     assert.equal(s.timeline_id, timelineId);
