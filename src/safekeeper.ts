@@ -33,6 +33,8 @@ export interface SafekeeperOptions {
   inspector?: HostPort | null;
   /** Test-only: how a timeline's WAL batches reach disk (tests make one timeline's disk slow). */
   walWritevFor?: TimelineEnv['walWritevFor'];
+  /** Test-only: how a timeline's control file is replaced (tests make it fail). */
+  controlWriteFor?: TimelineEnv['controlWriteFor'];
 }
 
 export class Safekeeper {
@@ -61,6 +63,7 @@ export class Safekeeper {
       metrics: this.metrics,
       controlFileSaveIntervalMs: opts.controlFileSaveIntervalMs ?? 300_000,
       walWritevFor: opts.walWritevFor,
+      controlWriteFor: opts.controlWriteFor,
       spawnRegistry: (ttid) => {
         root.send({ type: 'TIMELINE.LOADED', ttid });
         const registry = root.system.get(registrySystemId(ttid)) as ActorRefFrom<RegistryMachine> | undefined;

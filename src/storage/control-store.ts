@@ -23,6 +23,8 @@ export interface ControlStoreObserver {
 export interface ControlStoreOptions {
   noSync: boolean;
   observer?: ControlStoreObserver;
+  /** Test-only seam: how the file is replaced (default atomicWriteFile: .partial, fsync, rename, dir fsync). */
+  atomicWrite?: typeof atomicWriteFile;
 }
 
 /** Reads and decodes `<timelineDir>/safekeeper.control`; errors name the file and the reason. */
@@ -103,7 +105,7 @@ export class DiskControlStore implements ControlStore {
   private async write(state: PersistentState): Promise<void> {
     const started = process.hrtime.bigint();
     const bytes = encodeControlFile(state);
-    await atomicWriteFile(this.file, bytes, this.opts.noSync, undefined, () => failpoint('control-file-before-rename'));
+    await (this.opts.atomicWrite ?? atomicWriteFile)(this.file, bytes, this.opts.noSync, undefined, () => failpoint('control-file-before-rename'));
     this.last = deepFreeze(clonePersistentState(state));
     this.opts.observer?.persisted(Number(process.hrtime.bigint() - started) / 1e9);
   }

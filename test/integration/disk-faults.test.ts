@@ -12,6 +12,7 @@ import path from 'node:path';
 import { Safekeeper } from '../../src/safekeeper.js';
 import { silentLogger } from '../../src/log.js';
 import { writevAt } from '../../src/storage/segment-file.js';
+import { atomicWriteFile } from '../../src/storage/fsync.js';
 import { MemoryWalLog, Proposer, WalGenerator } from '../../src/client/index.js';
 import type { Lsn } from '../../src/lsn.js';
 
@@ -127,5 +128,81 @@ for (const code of ['EIO', 'ENOSPC'] as const) {
         await rm(dir, { recursive: true, force: true });
       }
     });
+  });
+}
+
+for (const operation of ['open', 'write', 'fsync', 'rename'] as const) {
+  test(`a control-file write that fails in ${operation} during an election stops the timeline with the vote not given`, { timeout: 60_000 }, async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'sk-ctrlfault-'));
+    let failing = false;
+    const make = (inject: boolean) =>
+      new Safekeeper({
+        datadir: dir,
+        nodeId: 1n,
+        listenPg: { host: '127.0.0.1', port: 0 },
+        listenHttp: { host: '127.0.0.1', port: 0 },
+        noSync: false,
+        logger: silentLogger(),
+        controlWriteFor: (ttid) =>
+          inject && ttid.timelineId === SICK.timelineId
+            ? async (file, data, noSync, suffix, beforeRename) => {
+                if (failing) {
+                  const e: NodeJS.ErrnoException = new Error(`EIO: injected, ${operation} '${file}'`);
+                  e.code = 'EIO';
+                  e.syscall = operation;
+                  throw e;
+                }
+                return atomicWriteFile(file, data, noSync, suffix, beforeRename);
+              }
+            : undefined,
+      });
+    let sk = make(true);
+    await sk.start();
+    const wal = new MemoryWalLog(START);
+    const gen = new WalGenerator({ startLsn: START, systemId: 7n, seed: 3 });
+    const ps: Proposer[] = [];
+    const proposer = () => {
+      const p = new Proposer({ safekeepers: [`127.0.0.1:${sk.pgAddress!.port}`], ...SICK, systemId: 7n, wal, reconnectIntervalMs: 100, connectionTimeoutMs: 2000 });
+      ps.push(p);
+      return p;
+    };
+    const status = async () =>
+      (await (await fetch(`http://127.0.0.1:${sk.httpAddress!.port}/v1/tenant/${SICK.tenantId}/timeline/${SICK.timelineId}`)).json()) as {
+        failure: { operation: string } | null;
+        acceptor_state: { term: number };
+        flush_lsn: string;
+      };
+    try {
+      const p1 = proposer();
+      await p1.start();
+      const end = p1.appendWal(gen.generate(128 * 1024));
+      await p1.waitForCommit(end);
+      await p1.stop();
+
+      failing = true;
+      const p2 = proposer();
+      void p2.start().catch(() => {});
+      for (let i = 0; i < 100 && (await status()).failure === null; i++) await new Promise((r) => setTimeout(r, 50));
+      const st = await status();
+      assert.equal(st.failure?.operation, operation);
+      assert.equal(st.acceptor_state.term, 1, 'the vote was not given');
+      assert.equal(p2.isElected, false);
+      await p2.stop();
+
+      await sk.stop();
+      sk = make(false);
+      await sk.start();
+      const again = await status();
+      assert.equal(again.failure, null);
+      assert.equal(again.acceptor_state.term, 1, 'the term on disk is the last one written');
+      const p3 = proposer();
+      assert.equal((await p3.start()).term, 2n);
+      const more = p3.appendWal(gen.generate(64 * 1024));
+      await p3.waitForCommit(more, 20_000);
+    } finally {
+      for (const p of ps) await p.stop().catch(() => {});
+      await sk.stop().catch(() => {});
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 }
