@@ -310,12 +310,17 @@ export class Timeline {
     if (this.managerTimer) clearInterval(this.managerTimer);
     this.managerTimer = null;
     if (this.cancelled) return;
-    await this.run(async (a) => {
-      await this.wal.flush();
-      await a.checkpoint();
-    });
+    // A failed timeline has nothing it can make durable any more: only its files are closed.
+    if (!this.failure) {
+      await this.run(async (a) => {
+        await this.wal.flush();
+        await a.checkpoint();
+      });
+    }
     this.cancelled = true;
-    await this.wal.close();
+    await this.wal.close().catch((err: unknown) => {
+      if (!this.failure) throw err;
+    });
     this.env.stopRegistry(this.key);
   }
 
