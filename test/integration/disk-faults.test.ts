@@ -9,8 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Safekeeper } from '../../src/safekeeper.js';
-import { silentLogger } from '../../src/log.js';
+import { inProcessSafekeeper } from '../helpers/in-process.js';
 import { writevAt } from '../../src/storage/segment-file.js';
 import { atomicWriteFile } from '../../src/storage/fsync.js';
 import { MemoryWalLog, Proposer, WalGenerator } from '../../src/client/index.js';
@@ -34,13 +33,7 @@ for (const code of ['EIO', 'ENOSPC'] as const) {
       let failNow = false;
       let failed = 0;
       const make = (inject: boolean) =>
-        new Safekeeper({
-          datadir: dir,
-          nodeId: 1n,
-          listenPg: { host: '127.0.0.1', port: 0 },
-          listenHttp: { host: '127.0.0.1', port: 0 },
-          noSync: false,
-          logger: silentLogger(),
+        inProcessSafekeeper(dir, {
           walWritevFor: (ttid) =>
             inject && ttid.timelineId === SICK.timelineId
               ? async (fd, bufs, pos) => {
@@ -136,13 +129,7 @@ for (const operation of ['open', 'write', 'fsync', 'rename'] as const) {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'sk-ctrlfault-'));
     let failing = false;
     const make = (inject: boolean) =>
-      new Safekeeper({
-        datadir: dir,
-        nodeId: 1n,
-        listenPg: { host: '127.0.0.1', port: 0 },
-        listenHttp: { host: '127.0.0.1', port: 0 },
-        noSync: false,
-        logger: silentLogger(),
+      inProcessSafekeeper(dir, {
         controlWriteFor: (ttid) =>
           inject && ttid.timelineId === SICK.timelineId
             ? async (file, data, noSync, suffix, beforeRename) => {

@@ -9,8 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Safekeeper } from '../../src/safekeeper.js';
-import { silentLogger } from '../../src/log.js';
+import { inProcessSafekeeper } from '../helpers/in-process.js';
 import { MemoryWalLog, Proposer, WalGenerator } from '../../src/client/index.js';
 import { segmentFileName } from '../../src/storage/wal-format.js';
 import type { Lsn } from '../../src/lsn.js';
@@ -33,14 +32,7 @@ test('a full disk (real ENOSPC on tmpfs) stops the timeline and keeps every ackn
     await rm(dir, { recursive: true, force: true });
     return;
   }
-  const sk = new Safekeeper({
-    datadir: dir,
-    nodeId: 1n,
-    listenPg: { host: '127.0.0.1', port: 0 },
-    listenHttp: { host: '127.0.0.1', port: 0 },
-    noSync: false,
-    logger: silentLogger(),
-  });
+  const sk = inProcessSafekeeper(dir);
   let p: Proposer | undefined;
   try {
     await sk.start();
