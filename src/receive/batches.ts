@@ -82,6 +82,8 @@ export async function greet(session: WalPushSession, timelines: Timelines): Prom
   let tl = timelines.get(session.ttid);
   if (!tl) {
     if (!session.allowTimelineCreation) {
+      // Neon's get_timeline texts: a deleted one says so; a missing one is named below.
+      if (timelines.isDeleted(session.ttid)) throw new Error(`get_timeline: Timeline ${session.ttid.tenantId}/${session.ttid.timelineId} has been deleted`);
       throw new Error(`timeline ${session.ttid.tenantId}/${session.ttid.timelineId} does not exist and allow_timeline_creation is false`);
     }
     try {

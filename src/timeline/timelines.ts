@@ -41,6 +41,8 @@ export class Timelines {
   private readonly loaded = new Map<string, Timeline>();
   private readonly creating = new Map<string, Promise<Timeline>>();
   private readonly tombstones = new Map<string, Tombstone>();
+  /** Tenants deleted over HTTP: none of their timelines may be created again for a while. */
+  private readonly tenantTombstones = new Map<string, number>();
   /** Timelines that failed to load at startup, with the reason (logged; kept for status). */
   readonly broken = new Map<string, string>();
 
@@ -90,12 +92,8 @@ export class Timelines {
    */
   private async create(ttid: Ttid, server: ServerInfo, commitLsn: bigint, localStartLsn: bigint, v3?: CreateWithMconf | 'greeting'): Promise<Timeline> {
     const key = ttidString(ttid);
-    const t = this.tombstones.get(key);
-    if (t !== undefined && Date.now() - t.at < TOMBSTONE_TTL_MS) {
-      const generation = typeof v3 === 'object' ? v3.mconf.generation : null;
-      if (t.generation === null || generation === null || generation <= t.generation) {
-        throw new Error(v3 ? `Timeline ${key} has been deleted` : `Timeline ${key} is deleted, refusing to recreate`);
-      }
+    if (this.isDeleted(ttid, typeof v3 === 'object' ? v3.mconf.generation : null)) {
+      throw new Error(v3 ? `Timeline ${key} has been deleted` : `Timeline ${key} is deleted, refusing to recreate`);
     }
     if (this.broken.has(key)) {
       throw new Error(`Timeline ${key} exists on disk but failed to load (${this.broken.get(key)}); refusing to overwrite it`);
@@ -204,8 +202,22 @@ export class Timelines {
     return { dir_existed: dirExisted };
   }
 
-  /** DELETE /v1/tenant/:id also removes the tenant directory itself. */
+  /**
+   * A tombstone blocks this timeline: its tenant's, a delete's, or an exclude's of a generation at
+   * least `generation` (null: any exclude blocks, as for a greeting).
+   */
+  isDeleted(ttid: Ttid, generation: number | null = null): boolean {
+    const now = Date.now();
+    const tenantAt = this.tenantTombstones.get(ttid.tenantId);
+    if (tenantAt !== undefined && now - tenantAt < TOMBSTONE_TTL_MS) return true;
+    const t = this.tombstones.get(ttidString(ttid));
+    if (t === undefined || now - t.at >= TOMBSTONE_TTL_MS) return false;
+    return t.generation === null || generation === null || generation <= t.generation;
+  }
+
+  /** DELETE /v1/tenant/:id also removes the tenant directory itself, and leaves a tenant tombstone. */
   async deleteTenantDir(tenantId: string): Promise<void> {
+    this.tenantTombstones.set(tenantId, Date.now());
     await fs.rm(tenantDir(this.env.datadir, tenantId), { recursive: true, force: true });
   }
 

@@ -285,6 +285,10 @@ describe('timelines', () => {
     assert.equal(r.status, 200);
     assert.deepEqual(r.json, { [a]: { dir_existed: true, was_active: false }, [b]: { dir_existed: true, was_active: false } });
     assert.equal(await exists(path.join(server.datadir, t)), false);
+    // A tenant tombstone: no timeline of it, old or new, may be created for a while.
+    const again = await call('POST', '/v1/tenant/timeline', createBody(t, randomId(), ',"commit_lsn":"0/0"'));
+    assert.equal(again.status, 500);
+    assert.match(String((again.json as { msg: string }).msg), /is deleted, refusing to recreate/);
   });
 });
 

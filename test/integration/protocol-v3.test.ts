@@ -223,6 +223,18 @@ describe('protocol v3 with real processes', { timeout: 240_000 }, () => {
     );
     assert.match((await c.nextError()).message, new RegExp(`^create timeline: Timeline ${ttid.tenantId}/${ttid.timelineId} has been deleted$`));
     c.destroy();
+    // With creation off, Neon's get_timeline text (protocol-v3.md §0 item 9).
+    const off = await RawClient.connect(restarted.pgPort);
+    await off.startup(ttid);
+    await off.startWalPush("START_WAL_PUSH (proto_version '3', allow_timeline_creation 'false')");
+    off.sendCopyData(
+      v3Codec.encodeProposerMessage({
+        kind: 'ProposerGreeting', protocolVersion: 3, mconf: { generation: 0, members: [], newMembers: null }, pgVersion: 150002,
+        proposerId: '0'.repeat(32), systemId: SYSTEM_ID, ...ttid, tli: 1, walSegSize: 16 * 1024 * 1024,
+      }),
+    );
+    assert.match((await off.nextError()).message, new RegExp(`^get_timeline: Timeline ${ttid.tenantId}/${ttid.timelineId} has been deleted$`));
+    off.destroy();
     const blocked = await create(restarted, { ...ids(ttid), mconf: { generation: 5, members: [member(restarted)] }, pg_version: 150002, start_lsn: '0/1000000' });
     assert.equal(blocked.status, 500);
     assert.match((blocked.body as { msg: string }).msg, /has been deleted/);
