@@ -96,7 +96,10 @@ export class Timeline {
   readonly logger: Logger;
   /** Senders wait on this instead of polling: told after any work that moved commit, flush or the terms. */
   private readonly positions = createNanoEvents<{ moved: () => void }>();
-  private published: { commit: bigint; flush: bigint; state: unknown } = { commit: -1n, flush: -1n, state: null };
+  // What the last position event told (three fields, so publishing allocates nothing per commit).
+  private publishedCommit = -1n;
+  private publishedFlush = -1n;
+  private publishedState: unknown = null;
   private readonly executor = new SerialExecutor();
   private managerTimer: NodeJS.Timeout | null = null;
   private cancelled = false;
@@ -229,13 +232,14 @@ export class Timeline {
 
   private publishPositions(): void {
     const a = this.acceptor;
-    const p = this.published;
     const commit = a.commitLsn;
     const flush = a.flushLsn();
     // Terms and history change only with a control-file write, which replaces `persisted`.
     const state = this.control.persisted;
-    if (commit === p.commit && flush === p.flush && state === p.state) return;
-    this.published = { commit, flush, state };
+    if (commit === this.publishedCommit && flush === this.publishedFlush && state === this.publishedState) return;
+    this.publishedCommit = commit;
+    this.publishedFlush = flush;
+    this.publishedState = state;
     this.positions.emit('moved');
   }
 

@@ -68,6 +68,35 @@ async function metric(s: ServerProcess, name: string, labels: string): Promise<n
   return line ? Number(line.split(' ').pop()) : NaN;
 }
 
+/** A v3 greeting for timeline `t`, as Neon's walproposer sends it. */
+function v3GreetingFor(t: { tenantId: string; timelineId: string }, mconf: MembershipConfiguration, over: Partial<ProposerGreeting> = {}): Buffer {
+  return v3Codec.encodeProposerMessage({
+    kind: 'ProposerGreeting',
+    protocolVersion: 3,
+    mconf,
+    pgVersion: 150002,
+    proposerId: '0'.repeat(32),
+    systemId: SYSTEM_ID,
+    ...t,
+    tli: 1,
+    walSegSize: 16 * 1024 * 1024,
+    ...over,
+  });
+}
+
+/** START_WAL_PUSH with `command` and a generation-0 v3 greeting; the ErrorResponse text it ends with. */
+async function greetingRefusal(s: ServerProcess, t: { tenantId: string; timelineId: string }, command: string): Promise<string> {
+  const c = await RawClient.connect(s.pgPort);
+  try {
+    await c.startup(t);
+    await c.startWalPush(command);
+    c.sendCopyData(v3GreetingFor(t, { generation: 0, members: [], newMembers: null }));
+    return (await c.nextError()).message;
+  } finally {
+    c.destroy();
+  }
+}
+
 describe('protocol v3 with real processes', { timeout: 240_000 }, () => {
   test('v2 and v3 proposers elect in turn on one generation-0 timeline; no WAL is lost', async () => {
     const ttid = randomTtid();
@@ -211,30 +240,12 @@ describe('protocol v3 with real processes', { timeout: 240_000 }, () => {
     assert.deepEqual(await put(restarted, `${base}/exclude`, { generation: 5, members: notMe }), { status: 200, body: { dir_existed: true } });
     assert.equal((await restarted.http(base)).status, 404);
     assert.deepEqual(await put(restarted, `${base}/exclude`, { generation: 5, members: notMe }), { status: 200, body: { dir_existed: false } });
-    // A compute's greeting may not bring it back either.
-    const c = await RawClient.connect(restarted.pgPort);
-    await c.startup(ttid);
-    await c.startWalPush("START_WAL_PUSH (proto_version '3')");
-    c.sendCopyData(
-      v3Codec.encodeProposerMessage({
-        kind: 'ProposerGreeting', protocolVersion: 3, mconf: { generation: 0, members: [], newMembers: null }, pgVersion: 150002,
-        proposerId: '0'.repeat(32), systemId: SYSTEM_ID, ...ttid, tli: 1, walSegSize: 16 * 1024 * 1024,
-      }),
+    // A compute's greeting may not bring it back either; with creation off, Neon's get_timeline text (§0 item 9).
+    assert.match(await greetingRefusal(restarted, ttid, "START_WAL_PUSH (proto_version '3')"), new RegExp(`^create timeline: Timeline ${ttid.tenantId}/${ttid.timelineId} has been deleted$`));
+    assert.match(
+      await greetingRefusal(restarted, ttid, "START_WAL_PUSH (proto_version '3', allow_timeline_creation 'false')"),
+      new RegExp(`^get_timeline: Timeline ${ttid.tenantId}/${ttid.timelineId} has been deleted$`),
     );
-    assert.match((await c.nextError()).message, new RegExp(`^create timeline: Timeline ${ttid.tenantId}/${ttid.timelineId} has been deleted$`));
-    c.destroy();
-    // With creation off, Neon's get_timeline text (protocol-v3.md §0 item 9).
-    const off = await RawClient.connect(restarted.pgPort);
-    await off.startup(ttid);
-    await off.startWalPush("START_WAL_PUSH (proto_version '3', allow_timeline_creation 'false')");
-    off.sendCopyData(
-      v3Codec.encodeProposerMessage({
-        kind: 'ProposerGreeting', protocolVersion: 3, mconf: { generation: 0, members: [], newMembers: null }, pgVersion: 150002,
-        proposerId: '0'.repeat(32), systemId: SYSTEM_ID, ...ttid, tli: 1, walSegSize: 16 * 1024 * 1024,
-      }),
-    );
-    assert.match((await off.nextError()).message, new RegExp(`^get_timeline: Timeline ${ttid.tenantId}/${ttid.timelineId} has been deleted$`));
-    off.destroy();
     const blocked = await create(restarted, { ...ids(ttid), mconf: { generation: 5, members: [member(restarted)] }, pg_version: 150002, start_lsn: '0/1000000' });
     assert.equal(blocked.status, 500);
     assert.match((blocked.body as { msg: string }).msg, /has been deleted/);
@@ -251,19 +262,7 @@ describe('protocol v3 on the wire: protocol-v3.md §7 against a real process (no
   const node3 = () => servers[2]!;
   const ttid = randomTtid();
   const gen3 = () => ({ generation: 3, members: servers.map(member), new_members: null });
-  const v3Greeting = (mconf: MembershipConfiguration, over: Partial<ProposerGreeting> = {}): Buffer =>
-    v3Codec.encodeProposerMessage({
-      kind: 'ProposerGreeting',
-      protocolVersion: 3,
-      mconf,
-      pgVersion: 150002,
-      proposerId: '0'.repeat(32),
-      systemId: SYSTEM_ID,
-      ...ttid,
-      tli: 1,
-      walSegSize: 16 * 1024 * 1024,
-      ...over,
-    });
+  const v3Greeting = (mconf: MembershipConfiguration, over: Partial<ProposerGreeting> = {}): Buffer => v3GreetingFor(ttid, mconf, over);
   const sk = (id: number): SafekeeperId => ({ id: BigInt(id), host: '127.0.0.1', pgPort: 5454 });
 
   async function push(command: string, t = ttid): Promise<RawClient> {
