@@ -2,13 +2,13 @@
 // from the query phase: the socket and the bytes already read from it, how to answer, and what
 // the process gives it (`Deps`). The server's Client (src/server/client.ts) is one.
 
-import type { Socket } from 'node:net';
+import type { Conn } from './transport.js';
 import type { Logger } from './log.js';
 import type { BackendSerializer, FrameReader } from './wire/index.js';
 
 export interface EndpointClient<Deps> {
   readonly deps: Deps;
-  readonly socket: Socket;
+  readonly socket: Conn;
   /** Bytes received but not yet parsed: the endpoint continues from here. */
   readonly frames: FrameReader;
   readonly out: BackendSerializer;

@@ -1,7 +1,7 @@
 // safekeeper_pg_io_bytes_total for one socket: its byte counters are moved into the counter at
 // scrape time and at the end (never per message), labelled by availability zone and app name.
 
-import type { Socket } from 'node:net';
+import type { Conn } from './transport.js';
 import type { SafekeeperMetrics } from './metrics.js';
 
 export interface IoLabels {
@@ -24,7 +24,7 @@ export class IoAccounting {
   private readonly stop: () => void;
 
   constructor(
-    private readonly socket: Socket,
+    private readonly socket: Conn,
     private readonly metrics: SafekeeperMetrics | null,
     private readonly labels: IoLabels,
   ) {

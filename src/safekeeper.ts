@@ -7,7 +7,10 @@ import type { AddressInfo } from 'node:net';
 import { createActor, type Actor, type ActorRefFrom } from 'xstate';
 import { registrySystemId, safekeeperMachine, type SafekeeperMachine } from '../machines/safekeeper.js';
 import type { RegistryMachine } from '../machines/registry.js';
+import { systemClock, type Clock } from './clock.js';
 import type { HostPort } from './config.js';
+import type { StorageFs } from './storage/fs.js';
+import type { RandomBytes } from './random.js';
 import { HttpApiServer } from './http/server.js';
 import type { Logger } from './log.js';
 import { SafekeeperMetrics } from './metrics.js';
@@ -31,6 +34,10 @@ export interface SafekeeperOptions {
   controlFileSaveIntervalMs?: number;
   /** Live inspector address (inspector/); off when absent. */
   inspector?: HostPort | null;
+  /** Seams (default: the real ones): the file system timelines live on, time, temp-name randomness. */
+  fs?: StorageFs;
+  clock?: Clock;
+  randomBytes?: RandomBytes;
   /** Test-only: how a timeline's WAL batches reach disk (tests make one timeline's disk slow). */
   walWritevFor?: TimelineEnv['walWritevFor'];
   /** Test-only: how a timeline's control file is replaced (tests make it fail). */
@@ -43,6 +50,7 @@ export class Safekeeper {
   readonly metrics: SafekeeperMetrics;
   readonly sessions = new SessionTable();
   readonly sendSessions = new SendSessions();
+  readonly clock: Clock;
   private readonly pg: PgServer;
   private http: HttpApiServer | null = null;
   private inspector: { address: string; close(): Promise<void> } | null = null;
@@ -51,6 +59,8 @@ export class Safekeeper {
 
   constructor(private readonly opts: SafekeeperOptions) {
     const logger = opts.logger;
+    const clock = opts.clock ?? systemClock;
+    this.clock = clock;
     this.metrics = new SafekeeperMetrics(() => this.timelines.list().map((t) => t.metricsSnapshot()));
     // Timelines spawn their registry actors under the root, which in turn needs the timelines
     // for its connection actors; the closures below only run after both exist.
@@ -63,6 +73,9 @@ export class Safekeeper {
       metrics: this.metrics,
       controlFileSaveIntervalMs: opts.controlFileSaveIntervalMs ?? 300_000,
       walWritevFor: opts.walWritevFor,
+      fs: opts.fs,
+      clock,
+      randomBytes: opts.randomBytes,
       controlWriteFor: opts.controlWriteFor,
       spawnRegistry: (ttid) => {
         root.send({ type: 'TIMELINE.LOADED', ttid });
@@ -77,6 +90,7 @@ export class Safekeeper {
       safekeeperMachine.provide({
         actors: { connection: walPushMachine(this.sessions, this.timelines), sender: senderMachineFor(this.sendSessions) },
       }),
+      { clock },
     );
     this.root = root;
     this.pg = new PgServer({
@@ -88,6 +102,7 @@ export class Safekeeper {
       logger,
       metrics: this.metrics,
       availabilityZone: opts.availabilityZone,
+      clock,
     });
   }
 
@@ -126,7 +141,7 @@ export class Safekeeper {
     const drained = Promise.all(this.sessions.all().map((s) => s.closed));
     const timedOut = await Promise.race([
       drained.then(() => false),
-      new Promise<boolean>((resolve) => setTimeout(() => resolve(true), timeoutMs).unref()),
+      new Promise<boolean>((resolve) => this.clock.setTimeout(() => resolve(true), timeoutMs, true)),
     ]);
     if (timedOut) this.opts.logger.warn({ left: this.sessions.size }, 'connections did not finish within the shutdown timeout');
     for (const s of this.sessions.all()) s.end('safekeeper is shutting down');

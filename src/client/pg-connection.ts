@@ -30,6 +30,10 @@ import {
 } from '../protocol/index.js';
 import { parseHexId } from '../ids.js';
 import { ConnectionError, ServerError } from './errors.js';
+import { systemClock, type Clock } from '../clock.js';
+import type { Conn, Connect } from '../transport.js';
+
+const tcpConnect: Connect = (host, port) => net.connect({ host, port });
 
 export interface PgConnectOptions {
   host: string;
@@ -47,6 +51,10 @@ export interface PgConnectOptions {
   connectTimeoutMs?: number;
   /** Largest backend message accepted. Default: the wire layer's 1 MiB. */
   maxMessageLength?: number;
+  /** How to reach the server (default TCP); the simulation passes its network. */
+  connect?: Connect;
+  /** Timers (default the system's). */
+  clock?: Clock;
 }
 
 export interface QueryResult {
@@ -96,7 +104,8 @@ export function walPushQuery(opts: WalPushOptions = {}): string {
 export class PgConnection {
   readonly host: string;
   readonly port: number;
-  private readonly socket: net.Socket;
+  private readonly socket: Conn;
+  private readonly clock: Clock;
   private readonly reader: BackendFrameReader;
   private readonly serializer = new FrontendSerializer();
   private phase: Phase = 'connecting';
@@ -118,7 +127,8 @@ export class PgConnection {
     this.host = opts.host;
     this.port = opts.port;
     this.reader = new BackendFrameReader(opts.maxMessageLength);
-    this.socket = net.connect({ host: opts.host, port: opts.port });
+    this.clock = opts.clock ?? systemClock;
+    this.socket = (opts.connect ?? tcpConnect)(opts.host, opts.port);
     this.socket.setNoDelay(true);
     this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     this.socket.on('error', (err) => {
@@ -138,7 +148,7 @@ export class PgConnection {
   static async connect(opts: PgConnectOptions): Promise<PgConnection> {
     const conn = new PgConnection(opts);
     const timeoutMs = opts.connectTimeoutMs ?? 10_000;
-    const timer = setTimeout(() => {
+    const timer = conn.clock.setTimeout(() => {
       conn.finish(new ConnectionError('timeout', `connecting to safekeeper ${conn.address} took longer than ${timeoutMs} ms`));
       conn.socket.destroy();
     }, timeoutMs);
@@ -149,7 +159,7 @@ export class PgConnection {
       conn.socket.destroy();
       throw e;
     } finally {
-      clearTimeout(timer);
+      conn.clock.clearTimeout(timer);
     }
   }
 
@@ -316,9 +326,8 @@ export class PgConnection {
     this.finish(new ConnectionError('closed', `connection to safekeeper ${this.address} closed by the client`));
     this.socket.end();
     // A server that never closes its side must not keep us waiting.
-    const timer = setTimeout(() => this.socket.destroy(), 1000);
-    timer.unref();
-    return this.closed.finally(() => clearTimeout(timer));
+    const timer = this.clock.setTimeout(() => this.socket.destroy(), 1000, true);
+    return this.closed.finally(() => this.clock.clearTimeout(timer));
   }
 
   /** Drops the connection at once, without Terminate. */

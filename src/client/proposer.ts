@@ -20,7 +20,9 @@
 // members of each set of it (protocol-v3.md §5), otherwise all connections.
 
 import { cloneMconf, emptyMconf, formatMconf, INVALID_GENERATION, type MembershipConfiguration } from '../protocol/membership.js';
-import { randomBytes } from 'node:crypto';
+import { cryptoRandomBytes, type RandomBytes } from '../random.js';
+import { systemClock, type Clock, type TimerHandle } from '../clock.js';
+import type { Connect } from '../transport.js';
 import { createNanoEvents, type Emitter } from 'nanoevents';
 import { formatLsn, type Lsn, type Term } from '../lsn.js';
 import { COPY_DATA_HEADER_SIZE } from '../wire/index.js';
@@ -92,6 +94,10 @@ export interface ProposerOptions {
    */
   generations?: boolean;
   logger?: ClientLogger;
+  /** Seams (default: TCP, the system clock, crypto randomness); the simulation passes its own. */
+  connect?: Connect;
+  clock?: Clock;
+  randomBytes?: RandomBytes;
 }
 
 export type SafekeeperState = 'offline' | 'connecting' | 'handshake' | 'voting' | 'wait_verdict' | 'idle' | 'active';
@@ -165,7 +171,7 @@ interface Waiter {
   ready: () => boolean;
   resolve: () => void;
   reject: (e: Error) => void;
-  timer: NodeJS.Timeout | undefined;
+  timer: TimerHandle | undefined;
 }
 
 const NOOP_LOGGER: ClientLogger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -232,7 +238,8 @@ export class Proposer {
   private started = false;
   private stopped = false;
   private failure: Error | undefined;
-  private ticker: NodeJS.Timeout | undefined;
+  private ticker: TimerHandle | undefined;
+  private readonly clock: Clock;
   private electionWaiter: { resolve: (i: ElectionInfo) => void; reject: (e: Error) => void } | undefined;
   private waiters = new Set<Waiter>();
 
@@ -244,7 +251,8 @@ export class Proposer {
       return new Slot(i, host, port);
     });
     this.quorum = quorumSize(n);
-    this.proposerId = opts.proposerId ?? randomBytes(16).toString('hex');
+    this.clock = opts.clock ?? systemClock;
+    this.proposerId = opts.proposerId ?? (opts.randomBytes ?? cryptoRandomBytes)(16).toString('hex');
     this.wal = opts.wal;
     this.log = opts.logger ?? NOOP_LOGGER;
     this.R = opts.reconnectIntervalMs ?? 1000;
@@ -317,7 +325,7 @@ export class Proposer {
     const elected = new Promise<ElectionInfo>((resolve, reject) => {
       this.electionWaiter = { resolve, reject };
     });
-    this.ticker = setInterval(() => this.tick(), this.R);
+    this.ticker = this.clock.setInterval(() => this.tick(), this.R);
     for (const s of this.slots) void this.runSlot(s);
     return elected;
   }
@@ -382,7 +390,7 @@ export class Proposer {
     return new Promise((resolve, reject) => {
       const w: Waiter = { ready, resolve, reject, timer: undefined };
       if (timeoutMs > 0 && Number.isFinite(timeoutMs)) {
-        w.timer = setTimeout(() => {
+        w.timer = this.clock.setTimeout(() => {
           this.waiters.delete(w);
           reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what()}`));
         }, timeoutMs);
@@ -395,7 +403,7 @@ export class Proposer {
     for (const w of this.waiters) {
       if (w.ready()) {
         this.waiters.delete(w);
-        clearTimeout(w.timer);
+        if (w.timer !== undefined) this.clock.clearTimeout(w.timer);
         w.resolve();
       }
     }
@@ -406,7 +414,7 @@ export class Proposer {
   private async runSlot(slot: Slot): Promise<void> {
     const gen = ++slot.gen;
     this.setState(slot, 'connecting');
-    slot.latestMsgAt = Date.now();
+    slot.latestMsgAt = this.clock.now();
     try {
       const conn = await PgConnection.connect({
         host: slot.host,
@@ -418,13 +426,15 @@ export class Proposer {
         password: this.opts.password,
         sslRequest: this.opts.sslRequest,
         connectTimeoutMs: this.C,
+        connect: this.opts.connect,
+        clock: this.clock,
       });
       if (gen !== slot.gen || this.stopped) {
         conn.destroy();
         return;
       }
       slot.conn = conn;
-      slot.latestMsgAt = Date.now();
+      slot.latestMsgAt = this.clock.now();
       await conn.startWalPush(this.v3 ? { protoVersion: 3, allowTimelineCreation: !this.opts.generations } : {});
       if (gen !== slot.gen) return;
       this.setState(slot, 'handshake');
@@ -518,7 +528,7 @@ export class Proposer {
       this.reset(slot, `unexpected message tag: ${m.kind} from safekeeper ${slot.address}, expected ${want}`);
       return;
     }
-    slot.latestMsgAt = Date.now();
+    slot.latestMsgAt = this.clock.now();
     if (m.kind === 'AcceptorGreeting') this.onGreeting(slot, m);
     else if (m.kind === 'VoteResponse') this.onVote(slot, m);
     else this.onAppendResponse(slot, m);
@@ -844,7 +854,7 @@ export class Proposer {
   /** Every R: reconnect offline slots, heartbeat idle streams, drop silent connections (proposer.md §1.3). */
   private tick(): void {
     if (this.stopped) return;
-    const now = Date.now();
+    const now = this.clock.now();
     for (const s of this.slots) if (s.state === 'offline') void this.runSlot(s);
     if (this.elected) {
       for (const s of this.slots) {
@@ -899,13 +909,13 @@ export class Proposer {
 
   /** Stops timers and rejects everything still waiting. */
   private halt(err: Error): void {
-    clearInterval(this.ticker);
+    if (this.ticker !== undefined) this.clock.clearInterval(this.ticker);
     this.ticker = undefined;
     const w = this.electionWaiter;
     this.electionWaiter = undefined;
     w?.reject(err);
     for (const x of this.waiters) {
-      clearTimeout(x.timer);
+      if (x.timer !== undefined) this.clock.clearTimeout(x.timer);
       x.reject(err);
     }
     this.waiters.clear();

@@ -2,7 +2,7 @@
 // as a compute's walproposer would: elect, stream from a record boundary, and finish only when
 // every safekeeper has it flushed and knows it is committed, so readers are served to the end.
 
-import type { FileHandle } from 'node:fs/promises';
+import type { StorageFile } from '../storage/fs.js';
 import { formatLsn, type Lsn } from '../lsn.js';
 import { openSegmentForRead, scanEndOfWal } from '../storage/wal-scan.js';
 import { pgMajorOf } from '../storage/wal-format.js';
@@ -64,7 +64,7 @@ export async function pushWal(o: PushWalOptions): Promise<PushWalResult> {
     }
     const chunk = BigInt(o.chunkBytes ?? 4 * 1024 * 1024);
     const seg = BigInt(walSegSize);
-    let fh: FileHandle | undefined;
+    let fh: StorageFile | undefined;
     let fhSegno = -1n;
     let sinceWait = 0n;
     let mark = o.startLsn;
@@ -81,7 +81,7 @@ export async function pushWal(o: PushWalOptions): Promise<PushWalResult> {
           fhSegno = segno;
         }
         const buf = Buffer.alloc(Number(to - pos));
-        const { bytesRead } = await fh!.read(buf, 0, buf.length, Number(pos % seg));
+        const bytesRead = await fh!.read(buf, 0, buf.length, Number(pos % seg));
         if (bytesRead !== buf.length) throw new Error(`short read in segment ${segno} at ${formatLsn(pos)}`);
         proposer.appendWal(buf);
         sinceWait += to - pos;

@@ -81,7 +81,7 @@ export class BatchRunner {
 
 export function processorActor(sessions: SessionTable, timelines: Timelines, now?: MonotonicClock) {
   return fromCallback<ProcessorEvent, ConnectionInput>(({ input, sendBack, receive }) => {
-    const runner = new BatchRunner(sessions.get(input.connId), timelines, now);
+    const runner = new BatchRunner(sessions.get(input.connId), timelines, now ?? (() => timelines.clock.monotonic()));
     let stopped = false;
     const report = (event: ConnectionEvent) => {
       if (!stopped) sendBack(event);

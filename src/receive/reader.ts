@@ -155,8 +155,7 @@ export function readerActor(sessions: SessionTable) {
     const onDrain = () => pump();
     const sampleDepth = () => session.metrics?.queueDepth.observe(inbox.length);
     sampleDepth();
-    const sampler = setInterval(sampleDepth, QUEUE_DEPTH_SAMPLE_MS);
-    sampler.unref();
+    const sampler = session.clock.setInterval(sampleDepth, QUEUE_DEPTH_SAMPLE_MS, true);
     socket.on('drain', onDrain);
     socket.on('end', onEnd);
     socket.on('close', onEnd);
@@ -170,7 +169,7 @@ export function readerActor(sessions: SessionTable) {
       done = true;
       inbox.onRoom(null);
       ring.onRoom(null);
-      clearInterval(sampler);
+      session.clock.clearInterval(sampler);
       socket.off('drain', onDrain);
       socket.off('data', onData);
       socket.off('end', onEnd);

@@ -4,7 +4,8 @@
 // children reach it by conn_id; it never enters machine context or events
 // (inspection observers would see sockets and WAL buffers).
 
-import type { Socket } from 'node:net';
+import type { Conn } from '../transport.js';
+import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { Ttid } from '../ids.js';
 import type { SafekeeperMetrics } from '../metrics.js';
@@ -17,7 +18,7 @@ import { IoAccounting, type IoLabels } from '../io-accounting.js';
 
 export interface SessionInit {
   connId: number;
-  socket: Socket;
+  socket: Conn;
   frames: FrameReader;
   ttid: Ttid;
   peer: string;
@@ -28,11 +29,12 @@ export interface SessionInit {
   logger: Logger;
   metrics: SafekeeperMetrics | null;
   ioLabels: IoLabels;
+  clock: Clock;
 }
 
 export class WalPushSession {
   readonly connId: number;
-  readonly socket: Socket;
+  readonly socket: Conn;
   readonly frames: FrameReader;
   readonly ttid: Ttid;
   readonly peer: string;
@@ -46,6 +48,7 @@ export class WalPushSession {
   readonly codec: ProtocolCodec | null;
   readonly inbox = new Inbox();
   readonly metrics: SafekeeperMetrics | null;
+  readonly clock: Clock;
   logger: Logger;
   timeline: Timeline | null = null;
   /** Where socket reads land once the reader switched to a reused buffer; null until then (or if it could not). */
@@ -74,6 +77,7 @@ export class WalPushSession {
     this.codec = codec;
     this.logger = init.logger;
     this.metrics = init.metrics;
+    this.clock = init.clock;
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     this.io = new IoAccounting(init.socket, init.metrics, init.ioLabels);
   }
@@ -100,7 +104,7 @@ export class WalPushSession {
     this.io.finish();
     if (!this.socket.destroyed) this.socket.end();
     // A peer that never reads must not hold the socket open forever.
-    setTimeout(() => this.socket.destroy(), 5000).unref();
+    this.clock.setTimeout(() => this.socket.destroy(), 5000, true);
     this.resolveClosed();
   }
 }

@@ -7,13 +7,13 @@
 // missing (another Node version) this returns false and the caller keeps
 // reading through 'data' events, which is correct, only slower.
 
-import type { Socket } from 'node:net';
+import type { Conn } from '../transport.js';
 
 interface UserBufferHandle {
   useUserBuffer(buf: Uint8Array): void;
 }
 
-function internalSymbol(socket: Socket, description: string): symbol | undefined {
+function internalSymbol(socket: Conn, description: string): symbol | undefined {
   return Object.getOwnPropertySymbols(socket).find((s) => s.description === description);
 }
 
@@ -24,7 +24,7 @@ function internalSymbol(socket: Socket, description: string): symbol | undefined
  * Bytes the socket had already read are passed to `onRead` first, in fresh buffers. Call it while
  * the socket is paused. Returns false (nothing changed) when this Node does not support it.
  */
-export function readIntoBuffers(socket: Socket, nextBuffer: () => Buffer, onRead: (bytes: Buffer) => boolean): boolean {
+export function readIntoBuffers(socket: Conn, nextBuffer: () => Buffer, onRead: (bytes: Buffer) => boolean): boolean {
   const kBuffer = internalSymbol(socket, 'kBuffer');
   const kBufferCb = internalSymbol(socket, 'kBufferCb');
   const kBufferGen = internalSymbol(socket, 'kBufferGen');
@@ -42,6 +42,6 @@ export function readIntoBuffers(socket: Socket, nextBuffer: () => Buffer, onRead
 }
 
 /** readIntoBuffers with one buffer reused for every read: `onRead` must copy what it keeps. */
-export function readIntoBuffer(socket: Socket, buffer: Buffer, onRead: (bytes: Buffer) => boolean): boolean {
+export function readIntoBuffer(socket: Conn, buffer: Buffer, onRead: (bytes: Buffer) => boolean): boolean {
   return readIntoBuffers(socket, () => buffer, onRead);
 }

@@ -5,6 +5,7 @@
 import type { EndpointClient } from '../endpoint.js';
 import type { Actor } from 'xstate';
 import type { SafekeeperMachine } from '../../machines/safekeeper.js';
+import type { Clock } from '../clock.js';
 import type { Ttid } from '../ids.js';
 import type { SafekeeperMetrics } from '../metrics.js';
 import { WalPushSession, type SessionTable } from './session.js';
@@ -16,6 +17,7 @@ export type HandedOverClient = EndpointClient<{
   readonly root: Actor<SafekeeperMachine>;
   readonly metrics: SafekeeperMetrics | null;
   readonly availabilityZone: string | undefined;
+  readonly clock: Clock;
 }>;
 
 export interface WalPushOptions {
@@ -41,6 +43,7 @@ export function startWalPush(client: HandedOverClient, ttid: Ttid, opts: WalPush
     logger: client.logger,
     metrics: deps.metrics,
     ioLabels: ioLabels(client.clientAz, deps.availabilityZone, client.appName),
+    clock: deps.clock,
   });
   deps.sessions.add(session);
   const proto = { proto_version: String(opts.protocolVersion) };

@@ -100,7 +100,7 @@ function streamer(s: SendSession, sendBack: SendBack, receive: (listener: (e: St
                 return r.read(from, ce);
               });
         if (stopped) return;
-        await send(s, [copyDataHeader(XLOG_DATA_HEADER_SIZE + bytes.length), xlogDataHeader(from, end, pgNowMicros()), bytes]);
+        await send(s, [copyDataHeader(XLOG_DATA_HEADER_SIZE + bytes.length), xlogDataHeader(from, end, pgNowMicros(s.clock.now())), bytes]);
         s.pos = ce;
         continue;
       }
@@ -112,9 +112,9 @@ function streamer(s: SendSession, sendBack: SendBack, receive: (listener: (e: St
         sendBack({ type: 'CAUGHT_UP', pos: formatLsn(s.pos), endPos: formatLsn(end) });
       }
       const timedOut = await new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => resolve(true), KEEPALIVE_INTERVAL_MS);
+        const timer = s.clock.setTimeout(() => resolve(true), KEEPALIVE_INTERVAL_MS);
         wake = () => {
-          clearTimeout(timer);
+          s.clock.clearTimeout(timer);
           resolve(false);
         };
       });
@@ -125,7 +125,7 @@ function streamer(s: SendSession, sendBack: SendBack, receive: (listener: (e: St
         sendBack({ type: 'END', reason: 'caught-up', message: `ending streaming to ${who} at ${formatLsn(s.pos)}, receiver is caughtup and there is no computes` });
         return;
       }
-      const k = keepalive(endPos(), pgNowMicros());
+      const k = keepalive(endPos(), pgNowMicros(s.clock.now()));
       await send(s, [copyDataHeader(k.length), k]);
     }
   };

@@ -3,7 +3,8 @@
 // stream is. The sender actor's children reach it by conn_id (machines/sender.ts); sockets and
 // buffers never enter machine context or events.
 
-import type { Socket } from 'node:net';
+import type { Conn } from '../transport.js';
+import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { Lsn, Term } from '../lsn.js';
 import type { SafekeeperMetrics } from '../metrics.js';
@@ -13,7 +14,7 @@ import { IoAccounting, type IoLabels } from '../io-accounting.js';
 
 export interface SendSessionInit {
   connId: number;
-  socket: Socket;
+  socket: Conn;
   frames: FrameReader;
   timeline: Timeline;
   peer: string;
@@ -24,11 +25,12 @@ export interface SendSessionInit {
   logger: Logger;
   metrics: SafekeeperMetrics | null;
   ioLabels: IoLabels;
+  clock: Clock;
 }
 
 export class SendSession {
   readonly connId: number;
-  readonly socket: Socket;
+  readonly socket: Conn;
   readonly frames: FrameReader;
   readonly timeline: Timeline;
   readonly peer: string;
@@ -37,6 +39,7 @@ export class SendSession {
   readonly term: Term | null;
   readonly logger: Logger;
   readonly metrics: SafekeeperMetrics | null;
+  readonly clock: Clock;
   /** Slot in timeline.walSenders. */
   readonly slot: number;
   /** Next byte to send. */
@@ -58,6 +61,7 @@ export class SendSession {
     this.term = init.term;
     this.logger = init.logger;
     this.metrics = init.metrics;
+    this.clock = init.clock;
     this.slot = init.timeline.walSenders.register({
       ttid: init.timeline.ttid,
       addr: init.peer,
@@ -87,7 +91,7 @@ export class SendSession {
       else if (answer.copyDone) s.write(out.copyDone().flush());
     }
     if (!s.destroyed) s.end();
-    setTimeout(() => s.destroy(), 5000).unref();
+    this.clock.setTimeout(() => s.destroy(), 5000, true);
     this.io.finish();
     this.resolveClosed();
   }

@@ -6,6 +6,7 @@
 import type { EndpointClient } from '../endpoint.js';
 import type { Actor } from 'xstate';
 import type { SafekeeperMachine } from '../../machines/safekeeper.js';
+import type { Clock } from '../clock.js';
 import type { Ttid } from '../ids.js';
 import { formatLsn, type Lsn, type Term } from '../lsn.js';
 import type { SafekeeperMetrics } from '../metrics.js';
@@ -20,6 +21,7 @@ export type ReplicationClient = EndpointClient<{
   readonly root: Actor<SafekeeperMachine>;
   readonly metrics: SafekeeperMetrics | null;
   readonly availabilityZone: string | undefined;
+  readonly clock: Clock;
 }>;
 
 /** A refusal before CopyBoth: ErrorResponse + ReadyForQuery, the connection stays usable. */
@@ -51,6 +53,7 @@ export function startReplication(client: ReplicationClient, ttid: Ttid, startLsn
     logger: client.logger,
     metrics: deps.metrics,
     ioLabels: ioLabels(client.clientAz, deps.availabilityZone, client.appName),
+    clock: deps.clock,
   });
   deps.sendSessions.add(session);
   client.logger.info(

@@ -2,7 +2,7 @@
 // its bytes, from `<segment>.partial` or else `<segment>`; before timeline_start_lsn in the
 // first segment the bytes are made, not read (first-segment.ts).
 
-import type { FileHandle } from 'node:fs/promises';
+import { nodeFs, type StorageFile, type StorageFs } from '../storage/fs.js';
 import { formatLsn, type Lsn } from '../lsn.js';
 import { firstSegmentBytes, type FirstSegmentParams } from '../storage/first-segment.js';
 import { XLOG_BLCKSZ } from '../storage/wal-format.js';
@@ -32,10 +32,12 @@ export interface WalReaderParams extends FirstSegmentParams {
   dir: string;
   timelineStartLsn: Lsn;
   localStartLsn: Lsn;
+  /** The file system (default: the real one). */
+  fs?: StorageFs;
 }
 
 export class SegmentWalReader {
-  private fh: FileHandle | null = null;
+  private fh: StorageFile | null = null;
   private fhSegno = -1n;
 
   private constructor(private readonly p: WalReaderParams) {}
@@ -62,13 +64,13 @@ export class SegmentWalReader {
     // A segment renamed from .partial keeps its inode: an open handle stays valid; a new one is looked up by name.
     if (this.fhSegno !== segno || !this.fh) {
       await this.close();
-      this.fh = (await openSegmentForRead(this.p.dir, segno, this.p.walSegSize)) ?? null;
+      this.fh = (await openSegmentForRead(this.p.dir, segno, this.p.walSegSize, this.p.fs ?? nodeFs)) ?? null;
       if (!this.fh) throw new WalReadError('WAL segment is not found');
       this.fhSegno = segno;
     }
     let done = 0;
     while (done < out.length) {
-      const { bytesRead } = await this.fh.read(out, done, out.length - done, Number(pos % seg) + done);
+      const bytesRead = await this.fh.read(out, done, out.length - done, Number(pos % seg) + done);
       if (bytesRead === 0) throw new WalReadError(`WAL segment ends before ${formatLsn(end)}`);
       done += bytesRead;
     }

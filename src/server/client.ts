@@ -4,7 +4,7 @@
 // handed to the command dispatcher (./dispatch.ts). A command that streams
 // (START_WAL_PUSH) takes the socket over and this object stops reading it.
 
-import type net from 'node:net';
+import type { Conn } from '../transport.js';
 import type { Ttid } from '../ids.js';
 import type { Logger } from '../log.js';
 import {
@@ -45,7 +45,7 @@ export class ClientConnection implements Client {
 
   constructor(
     readonly deps: ServerDeps,
-    readonly socket: net.Socket,
+    readonly socket: Conn,
     readonly connId: number,
     private readonly release: () => void,
   ) {

@@ -2,6 +2,7 @@
 
 import type { Actor } from 'xstate';
 import type { SafekeeperMachine } from '../../machines/safekeeper.js';
+import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { SafekeeperMetrics } from '../metrics.js';
 import type { SessionTable } from '../receive/session.js';
@@ -18,4 +19,6 @@ export interface ServerDeps {
   logger: Logger;
   metrics: SafekeeperMetrics | null;
   availabilityZone: string | undefined;
+  /** Timers of connections (the simulation's virtual clock in test/sim). */
+  clock: Clock;
 }

@@ -372,6 +372,7 @@ export function initialPersistentState(
   serverInfo: ServerInfo,
   commitLsn: Lsn = 0n,
   localStartLsn: Lsn = 0n,
+  nowMs: number = Date.now(),
 ): PersistentState {
   if (serverInfo.walSegSize === 0) {
     throw new Error(`Timeline ${ttidString(ttid)} is not initialized, wal_seg_size is zero`);
@@ -397,7 +398,7 @@ export function initialPersistentState(
     remoteConsistentLsn: 0n,
     partialBackupSegments: [],
     evictionState: { kind: 'Present' },
-    creationTs: nowSystemTime(),
+    creationTs: nowSystemTime(nowMs),
   };
 }
 
@@ -457,8 +458,7 @@ export function persistentStateEquals(a: Readonly<PersistentState>, b: Readonly<
 }
 
 /** Now as Rust's SystemTime: whole seconds and the nanoseconds past them. */
-export function nowSystemTime(): SystemTime {
-  const ms = Date.now();
+export function nowSystemTime(ms: number = Date.now()): SystemTime {
   return { secs: BigInt(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000 };
 }
 

@@ -3,7 +3,7 @@
 // durable, so a failed write leaves `persisted` describing what is on disk.
 
 import { failpoint } from '../failpoints.js';
-import { promises as fs } from 'node:fs';
+import { nodeFs, type StorageFs } from './fs.js';
 import path from 'node:path';
 import {
   CONTROL_FILE_NAME,
@@ -25,10 +25,12 @@ export interface ControlStoreOptions {
   observer?: ControlStoreObserver;
   /** Test-only seam: how the file is replaced (default atomicWriteFile: .partial, fsync, rename, dir fsync). */
   atomicWrite?: typeof atomicWriteFile;
+  /** The file system (default: the real one). */
+  fs?: StorageFs;
 }
 
 /** Reads and decodes `<timelineDir>/safekeeper.control`; errors name the file and the reason. */
-export async function readControlFile(file: string): Promise<PersistentState> {
+export async function readControlFile(file: string, fs: StorageFs = nodeFs): Promise<PersistentState> {
   let buf: Buffer;
   try {
     buf = await fs.readFile(file);
@@ -76,7 +78,7 @@ export class DiskControlStore implements ControlStore {
 
   /** Loads an existing timeline's control file. A missing or corrupt file is an error, never a reset. */
   static async load(timelineDir: string, opts: ControlStoreOptions): Promise<DiskControlStore> {
-    const state = await readControlFile(path.join(timelineDir, CONTROL_FILE_NAME));
+    const state = await readControlFile(path.join(timelineDir, CONTROL_FILE_NAME), opts.fs);
     return new DiskControlStore(timelineDir, state, opts);
   }
 
@@ -105,7 +107,14 @@ export class DiskControlStore implements ControlStore {
   private async write(state: PersistentState): Promise<void> {
     const started = process.hrtime.bigint();
     const bytes = encodeControlFile(state);
-    await (this.opts.atomicWrite ?? atomicWriteFile)(this.file, bytes, this.opts.noSync, undefined, () => failpoint('control-file-before-rename'));
+    await (this.opts.atomicWrite ?? atomicWriteFile)(
+      this.file,
+      bytes,
+      this.opts.noSync,
+      undefined,
+      () => failpoint('control-file-before-rename'),
+      this.opts.fs,
+    );
     this.last = deepFreeze(clonePersistentState(state));
     this.opts.observer?.persisted(Number(process.hrtime.bigint() - started) / 1e9);
   }

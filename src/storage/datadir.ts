@@ -1,15 +1,19 @@
 // The safekeeper data directory (storage.md §1–2): node id file, pid lock,
-// timeline directories and their crash-safe creation.
+// timeline directories and their crash-safe creation. The node id and pid
+// lock belong to the process and use node:fs; timeline directories go through
+// the file-system seam (./fs.ts).
 
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import fsSync from 'node:fs';
 import path from 'node:path';
 import { U64_MAX } from '../lsn.js';
 import { isHexId, ttidString, type Ttid } from '../ids.js';
 import { DiskControlStore } from './control-store.js';
 import { atomicWriteFile, durableRename, fsyncDir, fsyncPath } from './fsync.js';
+import { nodeFs, type StorageFs } from './fs.js';
 import type { PersistentState } from './interfaces.js';
+import { cryptoRandomBytes, type RandomBytes } from '../random.js';
 
 export const ID_FILE_NAME = 'safekeeper.id';
 export const PID_FILE_NAME = 'safekeeper.pid';
@@ -17,6 +21,12 @@ export const TMP_DIR_NAME = 'tmp';
 
 export interface SyncOptions {
   noSync: boolean;
+}
+
+/** Where timeline directories live: the file system and randomness (for temp names) as seams. */
+export interface TimelineDirOptions extends SyncOptions {
+  fs?: StorageFs;
+  randomBytes?: RandomBytes;
 }
 
 export function tenantDir(datadir: string, tenantId: string): string {
@@ -41,7 +51,7 @@ export async function ensureNodeId(datadir: string, id: bigint | undefined, opts
   const file = path.join(datadir, ID_FILE_NAME);
   let text: string | undefined;
   try {
-    text = await fs.readFile(file, 'utf8');
+    text = await fsp.readFile(file, 'utf8');
   } catch (err) {
     if (errno(err) !== 'ENOENT') throw err;
   }
@@ -89,11 +99,11 @@ export async function lockDataDir(datadir: string): Promise<() => void> {
   const file = path.join(datadir, PID_FILE_NAME);
   const myPid = process.pid;
   const tmp = path.join(datadir, `${PID_FILE_NAME}.${myPid}.${randomBytes(4).toString('hex')}.tmp`);
-  await fs.writeFile(tmp, String(myPid), { flag: 'wx' });
+  await fsp.writeFile(tmp, String(myPid), { flag: 'wx' });
   try {
     for (let attempt = 0; ; attempt++) {
       try {
-        await fs.link(tmp, file);
+        await fsp.link(tmp, file);
         break;
       } catch (err) {
         if (errno(err) !== 'EEXIST') throw err;
@@ -101,7 +111,7 @@ export async function lockDataDir(datadir: string): Promise<() => void> {
       }
       let text: string;
       try {
-        text = await fs.readFile(file, 'utf8');
+        text = await fsp.readFile(file, 'utf8');
       } catch (err) {
         if (errno(err) === 'ENOENT') continue; // released meanwhile
         throw err;
@@ -114,12 +124,12 @@ export async function lockDataDir(datadir: string): Promise<() => void> {
       if (pid !== myPid && processAlive(pid)) {
         throw new Error(`another safekeeper (pid ${pid}) is running on ${datadir}`);
       }
-      await fs.unlink(file).catch((err) => {
+      await fsp.unlink(file).catch((err) => {
         if (errno(err) !== 'ENOENT') throw err;
       });
     }
   } finally {
-    await fs.unlink(tmp).catch(() => undefined);
+    await fsp.unlink(tmp).catch(() => undefined);
   }
   let released = false;
   return () => {
@@ -141,10 +151,10 @@ export interface TimelineDirEntry {
   path: string;
 }
 
-async function subdirs(dir: string): Promise<string[]> {
+async function subdirs(dir: string, fs: StorageFs): Promise<string[]> {
   try {
-    const entries = await fs.readdir(dir, { withFileTypes: true });
-    return entries.filter((e) => e.isDirectory()).map((e) => e.name);
+    const entries = await fs.readdir(dir);
+    return entries.filter((e) => e.isDirectory).map((e) => e.name);
   } catch (err) {
     if (errno(err) === 'ENOENT' || errno(err) === 'ENOTDIR') return [];
     throw err;
@@ -152,10 +162,10 @@ async function subdirs(dir: string): Promise<string[]> {
 }
 
 /** Every `<tenant hex32>/<timeline hex32>` directory, sorted; anything else (tmp/, stray names) is skipped. */
-export async function listTimelineDirs(datadir: string): Promise<TimelineDirEntry[]> {
+export async function listTimelineDirs(datadir: string, fs: StorageFs = nodeFs): Promise<TimelineDirEntry[]> {
   const out: TimelineDirEntry[] = [];
-  for (const tenant of (await subdirs(datadir)).filter(isHexId).sort()) {
-    for (const timeline of (await subdirs(path.join(datadir, tenant))).filter(isHexId).sort()) {
+  for (const tenant of (await subdirs(datadir, fs)).filter(isHexId).sort()) {
+    for (const timeline of (await subdirs(path.join(datadir, tenant), fs)).filter(isHexId).sort()) {
       out.push({
         ttid: { tenantId: tenant.toLowerCase(), timelineId: timeline.toLowerCase() },
         path: path.join(datadir, tenant, timeline),
@@ -163,16 +173,6 @@ export async function listTimelineDirs(datadir: string): Promise<TimelineDirEntr
     }
   }
   return out;
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fs.lstat(p);
-    return true;
-  } catch (err) {
-    if (errno(err) === 'ENOENT') return false;
-    throw err;
-  }
 }
 
 /**
@@ -185,20 +185,22 @@ export async function createTimelineDir(
   datadir: string,
   ttid: Ttid,
   state: PersistentState,
-  opts: SyncOptions,
+  opts: TimelineDirOptions,
 ): Promise<string> {
+  const fs = opts.fs ?? nodeFs;
+  const random = opts.randomBytes ?? cryptoRandomBytes;
   if (state.tenantId.toLowerCase() !== ttid.tenantId || state.timelineId.toLowerCase() !== ttid.timelineId) {
     throw new Error(`state for ${state.tenantId}/${state.timelineId} does not belong to timeline ${ttidString(ttid)}`);
   }
   const tmpBase = path.join(datadir, TMP_DIR_NAME);
-  await fs.mkdir(tmpBase, { recursive: true });
-  const tmpDir = path.join(tmpBase, `${ttid.tenantId}_${ttid.timelineId}_${randomBytes(6).toString('hex')}_temptli`);
+  await fs.mkdir(tmpBase, true);
+  const tmpDir = path.join(tmpBase, `${ttid.tenantId}_${ttid.timelineId}_${random(6).toString('hex')}_temptli`);
   await fs.mkdir(tmpDir);
   try {
-    await DiskControlStore.create(tmpDir, state, opts);
+    await DiskControlStore.create(tmpDir, state, { noSync: opts.noSync, fs });
 
     const target = timelineDir(datadir, ttid);
-    if (await exists(target)) {
+    if (await fs.exists(target)) {
       throw new Error(`Timeline ${ttidString(ttid)} exists on disk (${target}), but wasn't loaded; refusing to overwrite it`);
     }
     const tenant = tenantDir(datadir, ttid.tenantId);
@@ -207,12 +209,12 @@ export async function createTimelineDir(
     } catch (err) {
       if (errno(err) !== 'EEXIST') throw err;
     }
-    await fsyncDir(tenant, opts.noSync);
-    await fsyncDir(datadir, opts.noSync);
-    await durableRename(tmpDir, target, opts.noSync);
+    await fsyncDir(tenant, opts.noSync, fs);
+    await fsyncDir(datadir, opts.noSync, fs);
+    await durableRename(tmpDir, target, opts.noSync, fs);
     return target;
   } catch (err) {
-    await fs.rm(tmpDir, { recursive: true, force: true }).catch(() => undefined);
+    await fs.removeTree(tmpDir).catch(() => undefined);
     throw err;
   }
 }
@@ -227,7 +229,7 @@ export async function createTimelineDir(
 export async function syncDataDir(datadir: string, opts: SyncOptions): Promise<void> {
   if (opts.noSync) return;
   const walk = async (dir: string): Promise<void> => {
-    const entries = await fs.readdir(dir, { withFileTypes: true });
+    const entries = await fsp.readdir(dir, { withFileTypes: true });
     const files: string[] = [];
     for (const e of entries) {
       const p = path.join(dir, e.name);

@@ -6,9 +6,9 @@
 // a commit costs ONE thread-pool round trip (the write) instead of two (write, then
 // fdatasync), and a full batch's background write syncs while the next batch fills.
 
-import { constants as fsc, promises as fs, writev as writevCb } from 'node:fs';
 import path from 'node:path';
 import { durableRename } from './fsync.js';
+import { nodeFs, O_CREAT, O_DSYNC, O_RDWR, O_TRUNC, type StorageFile, type StorageFs } from './fs.js';
 import { PARTIAL_SUFFIX, isSegmentFileName, parseSegmentFileName, segmentFileName } from './wal-format.js';
 
 export const WAL_TMP_NAME = 'waltmp';
@@ -18,7 +18,7 @@ export function segmentPaths(dir: string, segno: bigint, walSegSize: number): { 
   return { full, partial: full + PARTIAL_SUFFIX };
 }
 
-async function openIfExists(p: string, flags: number): Promise<fs.FileHandle | undefined> {
+async function openIfExists(fs: StorageFs, p: string, flags: number): Promise<StorageFile | undefined> {
   try {
     return await fs.open(p, flags);
   } catch (e) {
@@ -28,7 +28,7 @@ async function openIfExists(p: string, flags: number): Promise<fs.FileHandle | u
 }
 
 export interface OpenedSegment {
-  fh: fs.FileHandle;
+  fh: StorageFile;
   /** False when the completed (plain-named) file was opened. */
   partial: boolean;
   /** Writes through `fh` are durable when they complete (O_DSYNC): no fdatasync needed for them. */
@@ -46,25 +46,26 @@ export async function openOrCreateSegment(
   walSegSize: number,
   noSync: boolean,
   onCreate?: (seconds: number) => void,
+  fs: StorageFs = nodeFs,
 ): Promise<OpenedSegment> {
   const { full, partial } = segmentPaths(dir, segno, walSegSize);
-  const dsync = !noSync;
-  const flags = fsc.O_RDWR | (dsync ? fsc.O_DSYNC : 0);
-  const done = await openIfExists(full, flags);
+  const dsync = !noSync && O_DSYNC !== 0;
+  const flags = O_RDWR | (dsync ? O_DSYNC : 0);
+  const done = await openIfExists(fs, full, flags);
   if (done) return { fh: done, partial: false, dsync };
-  const part = await openIfExists(partial, flags);
+  const part = await openIfExists(fs, partial, flags);
   if (part) return { fh: part, partial: true, dsync };
 
   const t0 = performance.now();
   const tmp = path.join(dir, WAL_TMP_NAME);
-  const fh = await fs.open(tmp, flags | fsc.O_CREAT | fsc.O_TRUNC);
+  const fh = await fs.open(tmp, flags | O_CREAT | O_TRUNC);
   try {
     await fh.truncate(walSegSize);
     try {
-      await durableRename(tmp, partial, noSync);
+      await durableRename(tmp, partial, noSync, fs);
     } catch (e) {
       // The rename may have happened with only its fsync failing: never leave a file we did not vouch for.
-      await fs.rm(partial, { force: true });
+      await fs.removeTree(partial);
       throw e;
     }
   } catch (e) {
@@ -76,33 +77,30 @@ export async function openOrCreateSegment(
 }
 
 /** Deletes every segment file (plain or .partial) whose segno satisfies `pred`. Returns how many. */
-export async function removeSegments(dir: string, walSegSize: number, pred: (segno: bigint) => boolean): Promise<number> {
+export async function removeSegments(dir: string, walSegSize: number, pred: (segno: bigint) => boolean, fs: StorageFs = nodeFs): Promise<number> {
   let removed = 0;
-  for (const name of await fs.readdir(dir)) {
+  for (const { name } of await fs.readdir(dir)) {
     if (!isSegmentFileName(name)) continue;
     if (!pred(parseSegmentFileName(name, walSegSize).segno)) continue;
-    await fs.rm(path.join(dir, name), { force: true });
+    await fs.removeTree(path.join(dir, name));
     removed++;
   }
   return removed;
 }
 
-/** A positioned writev on a file descriptor: resolves with the bytes written. */
-export type WritevAt = (fd: number, bufs: Buffer[], position: number) => Promise<number>;
+/** How a batch reaches the file: one positioned writev (a seam for fault-injection tests). */
+export type WritevAt = (file: StorageFile, bufs: Buffer[], position: number) => Promise<number>;
 
-/** One positioned writev through the callback API on the fd (leaner than FileHandle.writev). */
-export const writevAt: WritevAt = (fd, bufs, position) => {
-  return new Promise((resolve, reject) => writevCb(fd, bufs, position, (err, n) => (err ? reject(err) : resolve(n))));
-};
+export const writevAt: WritevAt = (file, bufs, position) => file.writev(bufs, position);
 
 /** Writes all of `bufs` at `position`, continuing after short writes. */
-export async function writeFullyAt(fh: fs.FileHandle, bufs: Buffer[], position: number, writev: WritevAt = writevAt): Promise<void> {
+export async function writeFullyAt(fh: StorageFile, bufs: Buffer[], position: number, writev: WritevAt = writevAt): Promise<void> {
   let total = 0;
   for (const b of bufs) total += b.length;
   let pos = position;
   let rest = bufs;
   while (total > 0) {
-    const bytesWritten = await writev(fh.fd, rest, pos);
+    const bytesWritten = await writev(fh, rest, pos);
     if (bytesWritten === 0) throw new Error(`writev wrote 0 of ${total} bytes at offset ${pos}`);
     total -= bytesWritten;
     pos += bytesWritten;

@@ -2,7 +2,7 @@
 // from a known record boundary through `<name>.partial` (else `<name>`) segment files
 // until EOF, a missing segment, or the first invalid page header / record.
 
-import { promises as fs } from 'node:fs';
+import { nodeFs, O_RDONLY, type StorageFile, type StorageFs } from './fs.js';
 import path from 'node:path';
 import type { Lsn } from '../lsn.js';
 import { WalDecoder } from './wal-decoder.js';
@@ -12,11 +12,11 @@ import { PARTIAL_SUFFIX, segmentFileName } from './wal-format.js';
 const CHUNK = 1024 * 1024;
 
 /** Opens `<name>.partial`, else `<name>`; undefined when neither exists. */
-export async function openSegmentForRead(dir: string, segno: bigint, walSegSize: number): Promise<fs.FileHandle | undefined> {
+export async function openSegmentForRead(dir: string, segno: bigint, walSegSize: number, fs: StorageFs = nodeFs): Promise<StorageFile | undefined> {
   const name = segmentFileName(segno, walSegSize);
   for (const candidate of [name + PARTIAL_SUFFIX, name]) {
     try {
-      return await fs.open(path.join(dir, candidate), 'r');
+      return await fs.open(path.join(dir, candidate), O_RDONLY);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
@@ -31,14 +31,14 @@ export interface EndOfWal {
 }
 
 /** Like findEndOfWal, also saying why the scan stopped (for logs). */
-export async function scanEndOfWal(dir: string, startLsn: Lsn, walSegSize: number, pgMajor: number): Promise<EndOfWal> {
+export async function scanEndOfWal(dir: string, startLsn: Lsn, walSegSize: number, pgMajor: number, fs: StorageFs = nodeFs): Promise<EndOfWal> {
   const decoder = new WalDecoder({ pgMajor, walSegSize, startLsn });
   const segSize = BigInt(walSegSize);
   const buf = Buffer.allocUnsafe(Math.min(CHUNK, walSegSize));
   let pos = startLsn;
   for (;;) {
     const segno = pos / segSize;
-    const fh = await openSegmentForRead(dir, segno, walSegSize);
+    const fh = await openSegmentForRead(dir, segno, walSegSize, fs);
     if (!fh) {
       return { end: decoder.lastRecordEnd, reason: `segment ${segmentFileName(segno, walSegSize)} does not exist` };
     }
@@ -46,7 +46,7 @@ export async function scanEndOfWal(dir: string, startLsn: Lsn, walSegSize: numbe
       let off = Number(pos % segSize);
       while (off < walSegSize) {
         const want = Math.min(buf.length, walSegSize - off);
-        const { bytesRead } = await fh.read(buf, 0, want, off);
+        const bytesRead = await fh.read(buf, 0, want, off);
         if (bytesRead === 0) {
           return { end: decoder.lastRecordEnd, reason: `EOF in segment ${segmentFileName(segno, walSegSize)} at offset ${off}` };
         }
@@ -65,6 +65,6 @@ export async function scanEndOfWal(dir: string, startLsn: Lsn, walSegSize: numbe
  * The next-record position after the last valid record at or after `startLsn` (which must be
  * a record boundary); `startLsn` itself when no valid record follows. Never fails on bad WAL.
  */
-export async function findEndOfWal(dir: string, startLsn: Lsn, walSegSize: number, pgMajor: number): Promise<Lsn> {
-  return (await scanEndOfWal(dir, startLsn, walSegSize, pgMajor)).end;
+export async function findEndOfWal(dir: string, startLsn: Lsn, walSegSize: number, pgMajor: number, fs: StorageFs = nodeFs): Promise<Lsn> {
+  return (await scanEndOfWal(dir, startLsn, walSegSize, pgMajor, fs)).end;
 }

@@ -15,8 +15,7 @@
 // needs the bytes in the file (fdatasync, segment completion, close, truncation) waits for
 // all of them first, so nothing is synced, and so nothing acknowledged, before it was written.
 
-import type { FileHandle } from 'node:fs/promises';
-import { promises as fs } from 'node:fs';
+import { nodeFs, type StorageFile, type StorageFs } from './fs.js';
 import { formatLsn, type Lsn } from '../lsn.js';
 import { walByteLength, walParts, type WalBytes } from '../protocol/messages.js';
 import type { WalStore } from './interfaces.js';
@@ -57,12 +56,14 @@ export interface DiskWalStoreOptions {
   startLsn: Lsn;
   noSync?: boolean;
   observer?: WalStoreObserver;
-  /** How WAL batches reach the segment file (a seam for fault-injection tests; default: fs.writev). */
+  /** How WAL batches reach the segment file (a seam for fault-injection tests; default: the file's writev). */
   writevAt?: WritevAt;
+  /** The file system (default: the real one). */
+  fs?: StorageFs;
 }
 
 interface OpenFile {
-  fh: FileHandle;
+  fh: StorageFile;
   segno: bigint;
   /** Opened O_DSYNC: every completed write is already durable (see segment-file.ts). */
   dsync: boolean;
@@ -82,6 +83,7 @@ export class DiskWalStore implements WalStore {
   readonly scanStopReason: string | undefined;
   private readonly observer: WalStoreObserver;
   private readonly writev: WritevAt;
+  private readonly fs: StorageFs;
   private readonly segSize: bigint;
   private readonly pgMajor: number;
 
@@ -115,6 +117,7 @@ export class DiskWalStore implements WalStore {
     this.noSync = opts.noSync ?? false;
     this.observer = opts.observer ?? {};
     this.writev = opts.writevAt ?? writevAt;
+    this.fs = opts.fs ?? nodeFs;
     this.segSize = BigInt(opts.walSegSize);
     this.pgMajor = pgMajorOf(opts.pgVersion);
     this.scanStopReason = scanStopReason;
@@ -135,7 +138,7 @@ export class DiskWalStore implements WalStore {
     }
     xlogPageMagic(opts.pgVersion); // throws on an unsupported version
     if (opts.startLsn === 0n) return new DiskWalStore(opts, 0n, undefined);
-    const scan = await scanEndOfWal(opts.dir, opts.startLsn, opts.walSegSize, pgMajorOf(opts.pgVersion));
+    const scan = await scanEndOfWal(opts.dir, opts.startLsn, opts.walSegSize, pgMajorOf(opts.pgVersion), opts.fs);
     if (scan.end < opts.startLsn) {
       throw new Error(
         `potential data loss in ${opts.dir}: flush_lsn ${formatLsn(scan.end)} by find_end_of_wal is less than commit_lsn ${formatLsn(opts.startLsn)} from control file`,
@@ -292,7 +295,7 @@ export class DiskWalStore implements WalStore {
     if (this.lastSegno !== -1n && this.lastSegno !== segno) failpoint('wal-segment-switch');
     this.lastSegno = segno;
     const { fh, partial, dsync } = await openOrCreateSegment(this.dir, segno, this.walSegSize, this.noSync, (s) =>
-      this.observer.operation?.('initialize_segment', s),
+      this.observer.operation?.('initialize_segment', s), this.fs,
     );
     if (!partial) {
       await fh.close();
@@ -346,7 +349,7 @@ export class DiskWalStore implements WalStore {
     });
   }
 
-  private async sync(fh: FileHandle, full: boolean): Promise<void> {
+  private async sync(fh: StorageFile, full: boolean): Promise<void> {
     if (this.noSync) return;
     const t0 = performance.now();
     if (full) await fh.sync();
@@ -371,7 +374,7 @@ export class DiskWalStore implements WalStore {
     const file = this.file!;
     await this.writeDurably(file);
     const { full, partial } = segmentPaths(this.dir, segno, this.walSegSize);
-    await fs.rename(partial, full);
+    await this.fs.rename(partial, full);
     this.file = null;
     await file.fh.close();
   }
@@ -427,9 +430,9 @@ export class DiskWalStore implements WalStore {
 
     const segno = endLsn / this.segSize;
     const off = Number(endLsn % this.segSize);
-    await removeSegments(this.dir, this.walSegSize, (s) => s > segno);
+    await removeSegments(this.dir, this.walSegSize, (s) => s > segno, this.fs);
     const { fh, partial } = await openOrCreateSegment(this.dir, segno, this.walSegSize, this.noSync, (s) =>
-      this.observer.operation?.('initialize_segment', s),
+      this.observer.operation?.('initialize_segment', s), this.fs,
     );
     try {
       await fh.truncate(off);
@@ -440,7 +443,7 @@ export class DiskWalStore implements WalStore {
     }
     if (!partial) {
       const { full, partial: partialPath } = segmentPaths(this.dir, segno, this.walSegSize);
-      await fs.rename(full, partialPath);
+      await this.fs.rename(full, partialPath);
     }
     this.pending = false;
     this.observer.operation?.('truncate_wal', seconds(t0));
@@ -454,7 +457,7 @@ export class DiskWalStore implements WalStore {
     // Batched bytes go to disk first so the image lands over them, as Neon's direct writes would.
     await this.writeBatch();
     const { fh } = await openOrCreateSegment(this.dir, segno, this.walSegSize, this.noSync, (s) =>
-      this.observer.operation?.('initialize_segment', s),
+      this.observer.operation?.('initialize_segment', s), this.fs,
     );
     try {
       // Same bytes as writing the whole zero-filled image, without writing 16 MiB of zeros.

@@ -13,6 +13,9 @@ import { DiskControlStore, type ControlStoreOptions } from '../storage/control-s
 import { DiskWalStore } from '../storage/wal-store.js';
 import type { ServerInfo } from '../storage/interfaces.js';
 import type { WritevAt } from '../storage/segment-file.js';
+import type { StorageFs } from '../storage/fs.js';
+import { systemClock, type Clock, type TimerHandle } from '../clock.js';
+import type { RandomBytes } from '../random.js';
 import { SerialExecutor } from './serial-executor.js';
 import { failpoint } from '../failpoints.js';
 import { WalReceivers } from './wal-receivers.js';
@@ -44,7 +47,13 @@ export interface TimelineEnv {
   logger: Logger;
   metrics: SafekeeperMetrics | null;
   controlFileSaveIntervalMs: number;
-  /** Test-only seam: the writev a timeline's WAL store uses (default fs.writev). */
+  /** The file system timelines live on; default the real one. */
+  fs?: StorageFs;
+  /** Wall clock and timers; default the system's. */
+  clock?: Clock;
+  /** Temp-name randomness; default crypto. */
+  randomBytes?: RandomBytes;
+  /** Test-only seam: the writev a timeline's WAL store uses (default the file's writev). */
   walWritevFor?: (ttid: Ttid) => WritevAt | undefined;
   /** Test-only seam: how a timeline's control file is replaced (default atomicWriteFile). */
   controlWriteFor?: (ttid: Ttid) => ControlStoreOptions['atomicWrite'];
@@ -101,7 +110,8 @@ export class Timeline {
   private publishedFlush = -1n;
   private publishedState: unknown = null;
   private readonly executor = new SerialExecutor();
-  private managerTimer: NodeJS.Timeout | null = null;
+  private managerTimer: TimerHandle | null = null;
+  private readonly clock: Clock;
   private cancelled = false;
   /**
    * Set by the first I/O error on the timeline's files. After a failed durable write nobody knows
@@ -126,8 +136,8 @@ export class Timeline {
     this.logger = env.logger.child({ ttid: this.key });
     this.walReceivers = new WalReceivers(env.spawnRegistry(this.key), (d) => env.metrics?.walReceivers.inc(d));
     if (acceptor.generation !== 0) this.walReceivers.membershipSwitched(mconfView(acceptor.mconf));
-    this.managerTimer = setInterval(() => void this.manage(), MANAGER_TICK_MS);
-    this.managerTimer.unref();
+    this.clock = env.clock ?? systemClock;
+    this.managerTimer = this.clock.setInterval(() => void this.manage(), MANAGER_TICK_MS, true);
   }
 
   /** Opens a timeline directory: control file, then the end-of-WAL scan from its commit_lsn. */
@@ -136,6 +146,7 @@ export class Timeline {
     const control = await DiskControlStore.load(dir, {
       noSync: env.noSync,
       atomicWrite: env.controlWriteFor?.(ttid),
+      fs: env.fs,
       observer: m ? { persisted: (s) => m.persistControlFileSeconds.observe(s) } : undefined,
     });
     const state = control.persisted;
@@ -148,6 +159,7 @@ export class Timeline {
       startLsn: state.commitLsn,
       noSync: env.noSync,
       writevAt: env.walWritevFor?.(ttid),
+      fs: env.fs,
       observer: {
         write(bytes, seconds) {
           m?.writeWalBytes.observe(bytes);
@@ -174,6 +186,7 @@ export class Timeline {
       logger,
       onMembershipSwitch: (_previous, current) => self?.walReceivers.membershipSwitched(mconfView(current)),
       failpoint,
+      clock: env.clock ? () => env.clock!.now() : undefined,
     });
     self = new Timeline(env, ttid, dir, control, wal, acceptor);
     logger.info(
@@ -210,7 +223,7 @@ export class Timeline {
 
   private fail(io: { code: string; syscall: string; message: string }): void {
     if (this.failure) return;
-    this.failure = { operation: io.syscall, code: io.code, message: io.message, at: Date.now() };
+    this.failure = { operation: io.syscall, code: io.code, message: io.message, at: this.clock.now() };
     this.env.metrics?.ioErrors.inc({ operation: io.syscall });
     this.logger.error(
       { operation: io.syscall, code: io.code, err: io.message },
@@ -258,7 +271,7 @@ export class Timeline {
   private async manage(): Promise<void> {
     if (this.cancelled || !this.acceptor.hasUnpersistedInMemoryState() || this.executor.queued > 0) return;
     try {
-      await this.run((a) => a.maybePersistLazily(Date.now(), { saveIntervalMs: this.env.controlFileSaveIntervalMs }));
+      await this.run((a) => a.maybePersistLazily(this.clock.now(), { saveIntervalMs: this.env.controlFileSaveIntervalMs }));
     } catch (err) {
       if (!(err instanceof TimelineCancelledError)) this.logger.error({ err }, 'lazy control file save failed');
     }
@@ -311,7 +324,7 @@ export class Timeline {
 
   /** Stops background work, flushes WAL and saves every in-memory LSN (graceful shutdown). */
   async shutdown(): Promise<void> {
-    if (this.managerTimer) clearInterval(this.managerTimer);
+    if (this.managerTimer) this.clock.clearInterval(this.managerTimer);
     this.managerTimer = null;
     if (this.cancelled) return;
     // A failed timeline has nothing it can make durable any more: only its files are closed.
@@ -330,7 +343,7 @@ export class Timeline {
 
   /** Deletion: refuse every later message, stop background work, close files. */
   async cancel(): Promise<void> {
-    if (this.managerTimer) clearInterval(this.managerTimer);
+    if (this.managerTimer) this.clock.clearInterval(this.managerTimer);
     this.managerTimer = null;
     this.cancelled = true;
     await this.executor.idle();

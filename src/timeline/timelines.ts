@@ -3,7 +3,8 @@
 // deleted or excluded over HTTP (leaving a tombstone that refuses re-creation:
 // a delete's refuses any, an exclude's only up to its generation).
 
-import { promises as fs } from 'node:fs';
+import { nodeFs, type StorageFs } from '../storage/fs.js';
+import { systemClock, type Clock } from '../clock.js';
 import { ttidString, type Ttid } from '../ids.js';
 import { createTimelineDir, listTimelineDirs, tenantDir, timelineDir } from '../storage/datadir.js';
 import { initialPersistentState } from '../storage/control-file.js';
@@ -46,11 +47,17 @@ export class Timelines {
   /** Timelines that failed to load at startup, with the reason (logged; kept for status). */
   readonly broken = new Map<string, string>();
 
-  constructor(private readonly env: TimelineEnv) {}
+  readonly clock: Clock;
+  private readonly fs: StorageFs;
+
+  constructor(private readonly env: TimelineEnv) {
+    this.clock = env.clock ?? systemClock;
+    this.fs = env.fs ?? nodeFs;
+  }
 
   /** Loads every timeline directory; one that fails is logged and skipped, never reset. */
   async loadAll(): Promise<void> {
-    for (const entry of await listTimelineDirs(this.env.datadir)) {
+    for (const entry of await listTimelineDirs(this.env.datadir, this.fs)) {
       const key = ttidString(entry.ttid);
       try {
         this.loaded.set(key, await Timeline.open(this.env, entry.ttid, entry.path));
@@ -108,20 +115,24 @@ export class Timelines {
     if (typeof v3 === 'object') {
       const { mconf, startLsn } = v3;
       if (v3.commitLsn < startLsn) throw new Error(`commit_lsn ${formatLsn(v3.commitLsn)} is smaller than start_lsn ${formatLsn(startLsn)}`);
-      state = initialPersistentState(ttid, server, v3.commitLsn, startLsn);
+      state = initialPersistentState(ttid, server, v3.commitLsn, startLsn, this.clock.now());
       state.mconf = cloneMconf(mconf);
       state.acceptorState.termHistory = v3.commitLsn !== 0n ? [{ term: 0n, lsn: startLsn }] : [];
       state.timelineStartLsn = startLsn;
     } else {
-      state = initialPersistentState(ttid, server, commitLsn, localStartLsn);
+      state = initialPersistentState(ttid, server, commitLsn, localStartLsn, this.clock.now());
     }
-    const dir = await createTimelineDir(this.env.datadir, ttid, state, { noSync: this.env.noSync });
+    const dir = await createTimelineDir(this.env.datadir, ttid, state, {
+      noSync: this.env.noSync,
+      fs: this.fs,
+      randomBytes: this.env.randomBytes,
+    });
     let tl: Timeline;
     try {
       tl = await Timeline.open(this.env, ttid, dir);
     } catch (err) {
       // A timeline that cannot be opened must not be left behind to be refused on every retry.
-      await fs.rm(dir, { recursive: true, force: true });
+      await this.fs.removeTree(dir);
       throw err;
     }
     this.loaded.set(key, tl);
@@ -140,18 +151,13 @@ export class Timelines {
       await tl.cancel();
     }
     const alreadyDeleted = !tl && this.tombstones.has(key);
-    this.tombstones.set(key, { at: Date.now(), generation: null });
+    this.tombstones.set(key, { at: this.clock.now(), generation: null });
     this.broken.delete(key);
     const dir = timelineDir(this.env.datadir, ttid);
     let dirExisted = false;
     if (!alreadyDeleted) {
-      try {
-        await fs.access(dir);
-        dirExisted = true;
-      } catch {
-        dirExisted = false;
-      }
-      await fs.rm(dir, { recursive: true, force: true });
+      dirExisted = await this.fs.exists(dir).catch(() => false);
+      await this.fs.removeTree(dir);
     }
     return { dir_existed: dirExisted, was_active: wasActive };
   }
@@ -177,7 +183,7 @@ export class Timelines {
       throw new MembershipError('forbidden', `refused to exclude timeline with ${formatMconf(mconf)}, node ${this.env.nodeId} is member of it`);
     }
     const t = this.tombstones.get(key);
-    if (t !== undefined && Date.now() - t.at < TOMBSTONE_TTL_MS && (t.generation === null || t.generation >= mconf.generation)) {
+    if (t !== undefined && this.clock.now() - t.at < TOMBSTONE_TTL_MS && (t.generation === null || t.generation >= mconf.generation)) {
       return { dir_existed: false };
     }
     const tl = this.loaded.get(key);
@@ -188,16 +194,11 @@ export class Timelines {
       this.loaded.delete(key);
       await tl.cancel();
     }
-    this.tombstones.set(key, { at: Date.now(), generation: mconf.generation });
+    this.tombstones.set(key, { at: this.clock.now(), generation: mconf.generation });
     this.broken.delete(key);
     const dir = timelineDir(this.env.datadir, ttid);
-    let dirExisted = true;
-    try {
-      await fs.access(dir);
-    } catch {
-      dirExisted = false;
-    }
-    await fs.rm(dir, { recursive: true, force: true });
+    const dirExisted = await this.fs.exists(dir).catch(() => false);
+    await this.fs.removeTree(dir);
     this.env.logger.info({ ttid: key, generation: mconf.generation }, 'timeline excluded');
     return { dir_existed: dirExisted };
   }
@@ -207,7 +208,7 @@ export class Timelines {
    * least `generation` (null: any exclude blocks, as for a greeting).
    */
   isDeleted(ttid: Ttid, generation: number | null = null): boolean {
-    const now = Date.now();
+    const now = this.clock.now();
     const tenantAt = this.tenantTombstones.get(ttid.tenantId);
     if (tenantAt !== undefined && now - tenantAt < TOMBSTONE_TTL_MS) return true;
     const t = this.tombstones.get(ttidString(ttid));
@@ -217,8 +218,8 @@ export class Timelines {
 
   /** DELETE /v1/tenant/:id also removes the tenant directory itself, and leaves a tenant tombstone. */
   async deleteTenantDir(tenantId: string): Promise<void> {
-    this.tenantTombstones.set(tenantId, Date.now());
-    await fs.rm(tenantDir(this.env.datadir, tenantId), { recursive: true, force: true });
+    this.tenantTombstones.set(tenantId, this.clock.now());
+    await this.fs.removeTree(tenantDir(this.env.datadir, tenantId));
   }
 
   /** Graceful shutdown: flush and persist every timeline. */
