@@ -10,6 +10,7 @@ import type { RegistryMachine } from '../machines/registry.js';
 import { systemClock, type Clock } from './clock.js';
 import type { HostPort } from './config.js';
 import type { StorageFs } from './storage/fs.js';
+import type { Conn } from './transport.js';
 import type { RandomBytes } from './random.js';
 import { HttpApiServer } from './http/server.js';
 import type { Logger } from './log.js';
@@ -25,7 +26,8 @@ import type { TimelineEnv } from './timeline/timeline.js';
 export interface SafekeeperOptions {
   datadir: string;
   nodeId: bigint;
-  listenPg: HostPort;
+  /** null: no TCP listener; connections arrive through accept() (the simulation's network). */
+  listenPg: HostPort | null;
   listenHttp: HostPort | null;
   extraPgListeners?: HostPort[];
   noSync: boolean;
@@ -38,6 +40,8 @@ export interface SafekeeperOptions {
   fs?: StorageFs;
   clock?: Clock;
   randomBytes?: RandomBytes;
+  /** false: no Prometheus metrics (the simulation runs thousands of processes). Default true. */
+  metrics?: boolean;
   /** Test-only: how a timeline's WAL batches reach disk (tests make one timeline's disk slow). */
   walWritevFor?: TimelineEnv['walWritevFor'];
   /** Test-only: how a timeline's control file is replaced (tests make it fail). */
@@ -47,7 +51,7 @@ export interface SafekeeperOptions {
 export class Safekeeper {
   readonly root: Actor<SafekeeperMachine>;
   readonly timelines: Timelines;
-  readonly metrics: SafekeeperMetrics;
+  readonly metrics: SafekeeperMetrics | null;
   readonly sessions = new SessionTable();
   readonly sendSessions = new SendSessions();
   readonly clock: Clock;
@@ -61,7 +65,7 @@ export class Safekeeper {
     const logger = opts.logger;
     const clock = opts.clock ?? systemClock;
     this.clock = clock;
-    this.metrics = new SafekeeperMetrics(() => this.timelines.list().map((t) => t.metricsSnapshot()));
+    this.metrics = opts.metrics === false ? null : new SafekeeperMetrics(() => this.timelines.list().map((t) => t.metricsSnapshot()));
     // Timelines spawn their registry actors under the root, which in turn needs the timelines
     // for its connection actors; the closures below only run after both exist.
     let root!: Actor<SafekeeperMachine>;
@@ -109,9 +113,10 @@ export class Safekeeper {
   async start(): Promise<void> {
     this.root.start();
     await this.timelines.loadAll();
-    this.pgAddress = await this.pg.listen(this.opts.listenPg.host, this.opts.listenPg.port);
+    if (this.opts.listenPg) this.pgAddress = await this.pg.listen(this.opts.listenPg.host, this.opts.listenPg.port);
     for (const extra of this.opts.extraPgListeners ?? []) await this.pg.listen(extra.host, extra.port);
     if (this.opts.listenHttp) {
+      if (!this.metrics) throw new Error('the HTTP API serves /metrics: it needs metrics on');
       this.http = new HttpApiServer({ nodeId: this.opts.nodeId, timelines: this.timelines, metrics: this.metrics }, this.opts.logger);
       this.httpAddress = await this.http.listen(this.opts.listenHttp.host, this.opts.listenHttp.port);
     }
@@ -124,7 +129,7 @@ export class Safekeeper {
     this.opts.logger.info(
       {
         id: this.opts.nodeId,
-        listen_pg: `${this.pgAddress.address}:${this.pgAddress.port}`,
+        listen_pg: this.pgAddress ? `${this.pgAddress.address}:${this.pgAddress.port}` : null,
         listen_http: this.httpAddress ? `${this.httpAddress.address}:${this.httpAddress.port}` : null,
         inspector: this.inspector?.address ?? null,
         timelines: this.timelines.list().length,
@@ -132,6 +137,11 @@ export class Safekeeper {
       },
       'safekeeper started',
     );
+  }
+
+  /** Serves a connection that arrived other than through the listener (as if accepted by it). */
+  accept(conn: Conn): void {
+    this.pg.accept(conn);
   }
 
   /** Graceful shutdown: resolves once connections have flushed and every control file is saved. */

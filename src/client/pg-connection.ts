@@ -29,6 +29,7 @@ import {
   type ProtocolCodec,
 } from '../protocol/index.js';
 import { parseHexId } from '../ids.js';
+import { formatLsn, type Lsn, type Term } from '../lsn.js';
 import { ConnectionError, ServerError } from './errors.js';
 import { systemClock, type Clock } from '../clock.js';
 import type { Conn, Connect } from '../transport.js';
@@ -207,6 +208,51 @@ export class PgConnection {
         default:
           throw this.fail(new ConnectionError('protocol', `unexpected ${m.kind} message from ${this.address} in reply to query '${text}'`));
       }
+    }
+  }
+
+  /**
+   * START_REPLICATION PHYSICAL from `startLsn` (flush mode with `term`, as the walproposer's recovery
+   * asks); waits for CopyBothResponse. Afterwards nextCopyData() returns what the server streams.
+   */
+  async startReplication(startLsn: Lsn, term?: Term): Promise<void> {
+    this.expectPhase('ready', 'START_REPLICATION');
+    const text = `START_REPLICATION PHYSICAL ${formatLsn(startLsn)}${term === undefined ? '' : ` (term='${term}')`}`;
+    this.phase = 'query';
+    this.write(this.serializer.query(text).flush());
+    let error: Error | undefined;
+    for (;;) {
+      const m = await this.nextBackend();
+      switch (m.kind) {
+        case 'copyBothResponse':
+          this.phase = 'copy';
+          return;
+        case 'error':
+          error = new ServerError(m.fields, `safekeeper ${this.address} refused ${text}`);
+          break;
+        case 'readyForQuery':
+          this.phase = 'ready';
+          throw error ?? new ConnectionError('protocol', `received bad response to ${text} from ${this.address}: no CopyBothResponse`);
+        default:
+          error ??= new ConnectionError('protocol', `received bad response to ${text} from ${this.address}: ${m.kind}`);
+          break;
+      }
+    }
+  }
+
+  /** The next CopyData payload of a replication stream; an ErrorResponse or CopyDone is thrown. */
+  async nextCopyData(): Promise<Buffer> {
+    if (this.phase !== 'copy' && this.phase !== 'closed') throw this.phaseError('read a replication stream');
+    const m = await this.nextBackend();
+    switch (m.kind) {
+      case 'copyData':
+        return m.payload;
+      case 'error':
+        throw this.fail(new ServerError(m.fields, `safekeeper ${this.address} ended the replication stream`));
+      case 'copyDone':
+        throw this.fail(new ConnectionError('eof', `safekeeper ${this.address} ended the replication stream (CopyDone)`));
+      default:
+        throw this.fail(new ConnectionError('protocol', `unexpected ${m.kind} message from ${this.address} in copy mode`));
     }
   }
 

@@ -4,8 +4,9 @@
 //
 // Deliberate differences from the C walproposer:
 // * WAL below the term start that a lagging safekeeper needs is read from the
-//   same MemoryWalLog; a donor fetch via START_REPLICATION is not implemented
-//   (tests generate all WAL in one client process, so the log has it).
+//   same MemoryWalLog. A proposer starting with an empty log (option
+//   donorRecovery) first fetches it from the donor via START_REPLICATION,
+//   from the timeline start (./recovery.ts); otherwise the log must hold it.
 // * No sync-safekeepers mode and no basebackup check: a log that cannot supply
 //   WAL up to the elected term start is a fatal error instead.
 // * Flow control: at most `maxInflightBytes` (default 16 MiB) sent but not yet
@@ -38,6 +39,7 @@ import {
   type VoteResponse,
 } from '../protocol/index.js';
 import { PgConnection } from './pg-connection.js';
+import { fetchWalFromDonor } from './recovery.js';
 import { ConnectionError, ProposerFatalError, ServerError, type FatalReason } from './errors.js';
 import { determineEpochStart, startStreamingAt } from './election.js';
 import { coversMconfQuorum, mconfCommitLsn, nextTruncateLsn, quorumCommitLsn, quorumSize } from './quorum.js';
@@ -94,6 +96,12 @@ export interface ProposerOptions {
    */
   generations?: boolean;
   logger?: ClientLogger;
+  /**
+   * Elected with an empty WAL log below a term start that voters hold: fetch [timeline start, term
+   * start) from the donor over START_REPLICATION (src/client/recovery.ts) instead of failing.
+   * Default false.
+   */
+  donorRecovery?: boolean;
   /** Seams (default: TCP, the system clock, crypto randomness); the simulation passes its own. */
   connect?: Connect;
   clock?: Clock;
@@ -133,6 +141,8 @@ export interface ProposerEvents {
   /** A safekeeper slot changed state. */
   state: (sk: SafekeeperInfo, previous: SafekeeperState) => void;
   elected: (info: ElectionInfo) => void;
+  /** A VoteResponse arrived (given or refused). */
+  vote: (sk: SafekeeperInfo, vote: VoteResponse) => void;
   /** An AppendResponse arrived. */
   response: (sk: SafekeeperInfo, response: AppendResponse) => void;
 }
@@ -240,6 +250,9 @@ export class Proposer {
   private failure: Error | undefined;
   private ticker: TimerHandle | undefined;
   private readonly clock: Clock;
+  /** Fetching WAL from the donor after winning the vote (donorRecovery). */
+  private recovering = false;
+  private recoveredTo: Lsn | undefined;
   private electionWaiter: { resolve: (i: ElectionInfo) => void; reject: (e: Error) => void } | undefined;
   private waiters = new Set<Waiter>();
 
@@ -627,6 +640,7 @@ export class Proposer {
       },
       `got VoteResponse from acceptor ${slot.address}`,
     );
+    this.emitter.emit('vote', this.info(slot), v);
     if (!v.voteGiven && (v.term > this.term || (this.countsMembers ? !this.elected : this.nVotes < this.quorum))) {
       this.fatal('vote-refused', `WAL acceptor ${slot.address} with term ${v.term} rejects our connection request with term ${this.term}`);
       return;
@@ -647,13 +661,16 @@ export class Proposer {
     } else if (this.nVotes === this.quorum) {
       this.setState(slot, 'idle');
       this.elect();
-    } else {
+    } else if (this.elected) {
       this.sendElected(slot);
+    } else {
+      this.setState(slot, 'idle'); // recovering from the donor: elected messages go out after it
     }
   }
 
   /** DetermineEpochStartLsn + ProposerElected to every voter (proposer.md §2.3, §2.4). */
   private elect(): void {
+    if (this.recovering) return;
     const idle = this.slots.filter((s) => s.state === 'idle');
     // Counting members, only the configuration's members choose the donor; every voter streams.
     const inMconf = (s: Slot) =>
@@ -670,7 +687,19 @@ export class Proposer {
     );
     if (d.inconsistentTimelineStart) this.log.warn({}, 'inconsistent timelineStartLsn among voters');
     const E = d.epochStartLsn;
-    if (this.wal.start === this.wal.end && this.wal.start !== E) this.wal.rebase(E);
+    if (this.recoveredTo !== undefined && this.recoveredTo !== E) {
+      this.fatal('wal-unavailable', `voters changed during donor recovery: term start ${formatLsn(E)}, recovered up to ${formatLsn(this.recoveredTo)}`);
+      return;
+    }
+    if (this.wal.start === this.wal.end && this.wal.start !== E) {
+      // Where the WAL begins: v2 votes carry timeline_start_lsn; v3 ones do not, the history's first entry says it.
+      const from = d.timelineStartLsn !== 0n ? d.timelineStartLsn : (d.termHistory[0]?.lsn ?? 0n);
+      if (this.opts.donorRecovery && from !== 0n && from < E) {
+        this.recoverFrom(voters[d.donor]!, from, E);
+        return;
+      }
+      this.wal.rebase(E);
+    }
     if (E < this.wal.start || E > this.wal.end) {
       this.fatal(
         'wal-unavailable',
@@ -704,6 +733,42 @@ export class Proposer {
     this.electionWaiter = undefined;
     w?.resolve(info);
     this.checkWaiters();
+  }
+
+  /** Fetches [from, to) from the donor, then elects again with the same votes (elect() re-checks them). */
+  private recoverFrom(donor: Slot, from: Lsn, to: Lsn): void {
+    this.recovering = true;
+    this.log.info({ donor: donor.address, from: formatLsn(from), to: formatLsn(to) }, `fetching WAL from donor ${donor.address}`);
+    fetchWalFromDonor(
+      {
+        host: donor.host,
+        port: donor.port,
+        tenantId: this.opts.tenantId,
+        timelineId: this.opts.timelineId,
+        user: this.opts.user,
+        applicationName: this.opts.applicationName,
+        password: this.opts.password,
+        connectTimeoutMs: this.C,
+        connect: this.opts.connect,
+        clock: this.clock,
+      },
+      from,
+      to,
+      this.term,
+    ).then(
+      (bytes) => {
+        this.recovering = false;
+        if (this.stopped || this.failure) return;
+        this.wal.rebase(from);
+        this.wal.append(bytes, from);
+        this.recoveredTo = to;
+        this.elect();
+      },
+      (err: Error) => {
+        this.recovering = false;
+        this.fatal('wal-unavailable', `fetching WAL ${formatLsn(from)}..${formatLsn(to)} from donor ${donor.address} failed: ${err.message}`);
+      },
+    );
   }
 
   private sendElected(slot: Slot): void {

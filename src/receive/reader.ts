@@ -14,7 +14,7 @@ import { codecForVersion, walByteLength, type ProtocolCodec } from '../protocol/
 import { WireError } from '../wire/index.js';
 import { ReceiveRing } from './receive-ring.js';
 import type { SessionTable, WalPushSession } from './session.js';
-import { readIntoBuffers } from './socket-reads.js';
+import { canReadIntoBuffers, readIntoBuffers } from './socket-reads.js';
 
 /**
  * CopyData bodies over SPLIT_MIN_BYTES that span socket reads are not joined (the WAL stays in
@@ -121,13 +121,14 @@ export function readerActor(sessions: SessionTable) {
     // Reads land straight in the session's ring; when it has no room, in a spare buffer whose
     // bytes are then copied (into the ring, or a fresh buffer). 'data' events only when this Node
     // cannot read into our buffers (see socket-reads.ts).
-    const ring = new ReceiveRing(RECEIVE_RING_BYTES, frames.consumed + frames.buffered);
-    const spare = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+    // The 8 MiB ring only for a socket that can read into it (not, e.g., the simulation's).
+    const ring = canReadIntoBuffers(socket) ? new ReceiveRing(RECEIVE_RING_BYTES, frames.consumed + frames.buffered) : null;
+    const spare = ring ? Buffer.allocUnsafeSlow(READ_BUFFER_BYTES) : null;
     const ringLow = () => session.ring !== null && session.ring.free < READ_BUFFER_BYTES;
-    const nextBuffer = () => ring.reserve(READ_BUFFER_BYTES, MIN_READ_BYTES) ?? spare;
+    const nextBuffer = () => ring!.reserve(READ_BUFFER_BYTES, MIN_READ_BYTES) ?? spare!;
     const onBytes = (bytes: Buffer): boolean => {
-      if (ring.owns(bytes)) frames.push(ring.commit(bytes.length));
-      else for (const view of ring.store(bytes)) frames.push(view);
+      if (ring!.owns(bytes)) frames.push(ring!.commit(bytes.length));
+      else for (const view of ring!.store(bytes)) frames.push(view);
       pump();
       return !socket.isPaused();
     };
@@ -149,8 +150,8 @@ export function readerActor(sessions: SessionTable) {
       }
     });
     inbox.onRoom(() => pump());
-    ring.onRoom(() => pump());
-    if (readIntoBuffers(socket, nextBuffer, onBytes)) session.ring = ring;
+    ring?.onRoom(() => pump());
+    if (ring && readIntoBuffers(socket, nextBuffer, onBytes)) session.ring = ring;
     else socket.on('data', onData);
     const onDrain = () => pump();
     const sampleDepth = () => session.metrics?.queueDepth.observe(inbox.length);
@@ -168,7 +169,7 @@ export function readerActor(sessions: SessionTable) {
     return () => {
       done = true;
       inbox.onRoom(null);
-      ring.onRoom(null);
+      ring?.onRoom(null);
       session.clock.clearInterval(sampler);
       socket.off('drain', onDrain);
       socket.off('data', onData);

@@ -17,6 +17,18 @@ function internalSymbol(socket: Conn, description: string): symbol | undefined {
   return Object.getOwnPropertySymbols(socket).find((s) => s.description === description);
 }
 
+/** Whether readIntoBuffers() can work on this socket (a TCP socket of a Node that has the fields). */
+export function canReadIntoBuffers(socket: Conn): boolean {
+  const handle = (socket as unknown as { _handle?: Partial<UserBufferHandle> | null })._handle;
+  return (
+    internalSymbol(socket, 'kBuffer') !== undefined &&
+    internalSymbol(socket, 'kBufferCb') !== undefined &&
+    internalSymbol(socket, 'kBufferGen') !== undefined &&
+    !!handle &&
+    typeof handle.useUserBuffer === 'function'
+  );
+}
+
 /**
  * From now on every read of `socket` lands in a buffer `nextBuffer()` returned (asked again after
  * every read, as Node's `onread.buffer` function is) and is handed to `onRead(bytes)`, a view of

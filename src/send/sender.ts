@@ -76,6 +76,7 @@ function streamer(s: SendSession, sendBack: SendBack, receive: (listener: (e: St
         systemId: server.systemId,
         timelineStartLsn: a.timelineStartLsn,
         localStartLsn: a.localStartLsn,
+        fs: tl.fs,
       },
       s.startLsn,
     );

@@ -5,11 +5,12 @@
 import net from 'node:net';
 import { ClientConnection, SOCKET_READ_TIMEOUT_MS } from './client.js';
 import type { ServerDeps } from './deps.js';
+import type { Conn } from '../transport.js';
 
 export class PgServer {
   private readonly servers: net.Server[] = [];
   /** Sockets still in the query phase; a socket taken over by a stream endpoint leaves this set. */
-  private readonly sockets = new Set<net.Socket>();
+  private readonly sockets = new Set<Conn>();
   private nextConnId = 1;
   private accepting = true;
 
@@ -39,7 +40,8 @@ export class PgServer {
     for (const socket of this.sockets) socket.destroy();
   }
 
-  private accept(socket: net.Socket): void {
+  /** A new connection: conn_id, timeouts, and the query phase (./client.ts). */
+  accept(socket: Conn): void {
     if (!this.accepting) {
       socket.destroy();
       return;

@@ -13,7 +13,7 @@ import { DiskControlStore, type ControlStoreOptions } from '../storage/control-s
 import { DiskWalStore } from '../storage/wal-store.js';
 import type { ServerInfo } from '../storage/interfaces.js';
 import type { WritevAt } from '../storage/segment-file.js';
-import type { StorageFs } from '../storage/fs.js';
+import { nodeFs, type StorageFs } from '../storage/fs.js';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import type { RandomBytes } from '../random.js';
 import { SerialExecutor } from './serial-executor.js';
@@ -112,6 +112,8 @@ export class Timeline {
   private readonly executor = new SerialExecutor();
   private managerTimer: TimerHandle | null = null;
   private readonly clock: Clock;
+  /** The file system its files live on (senders read WAL through it). */
+  readonly fs: StorageFs;
   private cancelled = false;
   /**
    * Set by the first I/O error on the timeline's files. After a failed durable write nobody knows
@@ -137,6 +139,7 @@ export class Timeline {
     this.walReceivers = new WalReceivers(env.spawnRegistry(this.key), (d) => env.metrics?.walReceivers.inc(d));
     if (acceptor.generation !== 0) this.walReceivers.membershipSwitched(mconfView(acceptor.mconf));
     this.clock = env.clock ?? systemClock;
+    this.fs = env.fs ?? nodeFs;
     this.managerTimer = this.clock.setInterval(() => void this.manage(), MANAGER_TICK_MS, true);
   }
 
