@@ -106,7 +106,7 @@ type Node = FileNode | DirNode;
 export interface DiskBugs {
   /** Planted bug: fsync, fdatasync and O_DSYNC make nothing durable. */
   skipSync?: boolean;
-  /** Planted bug: replacing a control file (rename onto safekeeper.control) is a silent no-op. */
+  /** Planted bug: replacing an existing control file (rename onto safekeeper.control) is a silent no-op. */
   dropControlRename?: boolean;
   /** Planted bug: a truncation inside a WAL segment cuts this many bytes more than asked. */
   truncateShortBy?: number;
@@ -405,10 +405,9 @@ class SimFs implements StorageFs {
       const src = d.parentOf(from, 'rename');
       const node = src.dir.live.get(src.name);
       if (!node) throw systemError('ENOENT', 'rename', from);
-      if (d.bugs.dropControlRename && path.basename(to) === 'safekeeper.control' && path.basename(from) !== path.basename(to)) {
-        if (path.dirname(from) === path.dirname(to)) return; // planted bug: the new control file never replaces the old one
-      }
       const dst = d.parentOf(to, 'rename');
+      // Planted bug: a new control file never replaces an existing one (creating the first still works).
+      if (d.bugs.dropControlRename && dst.name === 'safekeeper.control' && dst.dir.live.has(dst.name)) return;
       src.dir.live.delete(src.name);
       dst.dir.live.set(dst.name, node);
     });

@@ -3,6 +3,16 @@
 import type { DiskBugs } from './disk.js';
 import { World, type SimResult, START_LSN } from './world.js';
 
+/** The bugs tests plant to show the checker can fail (`npm run sim -- --plant NAME`). */
+export const PLANTED_BUGS: Record<string, DiskBugs> = {
+  /** A disk whose fsync, fdatasync and O_DSYNC do nothing. */
+  'skip-sync': { skipSync: true },
+  /** A control store that forgets its vote on restart: the new control file never replaces the old. */
+  'forget-vote': { dropControlRename: true },
+  /** Truncation below commit: a truncation inside a segment cuts 4 KiB more than asked. */
+  'truncate-below-commit': { truncateShortBy: 4096 },
+};
+
 export interface RunSeedsOptions {
   first: number;
   count: number;

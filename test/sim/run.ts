@@ -1,8 +1,8 @@
-// npm run sim -- --seeds N [--seed S] [--verbose] [--duration MS]
+// npm run sim -- --seeds N [--seed S] [--verbose] [--duration MS] [--plant BUG]
 // Runs seeds S, S+1, … S+N-1 (S defaults to 1); prints the seed and trace of any failure;
 // ends with `sim: <seeds> seeds, <n> violations` and exits 1 when n > 0.
 
-import { runSeeds } from './index.js';
+import { PLANTED_BUGS, runSeeds } from './index.js';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -14,11 +14,19 @@ const first = Number(arg('--seed') ?? 1);
 const verbose = process.argv.includes('--verbose');
 const durationMs = arg('--duration') !== undefined ? Number(arg('--duration')) : undefined;
 
+const plant = arg('--plant');
+if (plant !== undefined && !(plant in PLANTED_BUGS)) {
+  console.error(`unknown --plant ${plant}; one of: ${Object.keys(PLANTED_BUGS).join(', ')}`);
+  process.exit(2);
+}
+
 const started = performance.now();
 const summary = await runSeeds({
   first,
   count: seeds,
   durationMs,
+  bugs: plant === undefined ? undefined : PLANTED_BUGS[plant],
+  stopAtFirst: plant !== undefined,
   onTrace: verbose ? (line) => console.log(line) : undefined,
   onResult: (r) => {
     if (r.violations.length > 0) {
