@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { PLANTED_BUGS, runSeed, runSeeds } from '../sim/index.js';
 
 /** Virtual time per seed here; `npm run sim` defaults to 2000 ms. */
-const DURATION_MS = 300;
+const DURATION_MS = 250;
 
 describe('deterministic simulation', () => {
   test('500 seeds keep every invariant', async () => {
