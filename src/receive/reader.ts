@@ -12,7 +12,7 @@ import { fromCallback } from 'xstate';
 import type { ConnectionEvent, ConnectionInput, ReaderEvent } from '../../machines/connection.js';
 import { codecForVersion, walByteLength, type ProtocolCodec } from '../protocol/index.js';
 import { WireError } from '../wire/index.js';
-import { ReceiveRing } from './receive-ring.js';
+import { GrowingRing } from './growing-ring.js';
 import type { SessionTable, WalPushSession } from './session.js';
 import { canReadIntoBuffers, readIntoBuffers } from './socket-reads.js';
 
@@ -28,13 +28,6 @@ const SPLIT_MIN_BYTES = 4096;
 export const READ_BUFFER_BYTES = 256 * 1024;
 /** A read gets at least this much contiguous ring space, or the spare buffer. */
 const MIN_READ_BYTES = 64 * 1024;
-/**
- * Per connection: room for many 128 KiB AppendRequests between batches. When the ring is this
- * full the socket pauses until a batch has processed (and so released) what it holds. Once a
- * connection has received this much it stays resident for the connection's life (8 MiB per
- * walproposer connection); 4 and 2 MiB rings streamed 5-15 % slower with the real walproposer.
- */
-export const RECEIVE_RING_BYTES = 8 * 1024 * 1024;
 
 /** Approximate in-memory size of a queued message (safekeeper_wal_receiver_queue_size_total). */
 export const QUEUED_MESSAGE_OVERHEAD = 128;
@@ -121,10 +114,12 @@ export function readerActor(sessions: SessionTable) {
     // Reads land straight in the session's ring; when it has no room, in a spare buffer whose
     // bytes are then copied (into the ring, or a fresh buffer). 'data' events only when this Node
     // cannot read into our buffers (see socket-reads.ts).
-    // The 8 MiB ring only for a socket that can read into it (not, e.g., the simulation's).
-    const ring = canReadIntoBuffers(socket) ? new ReceiveRing(RECEIVE_RING_BYTES, frames.consumed + frames.buffered) : null;
+    // A ring only for a socket that can read into it (not, e.g., the simulation's). It starts at
+    // 1 MiB and grows to 8 MiB for a fast stream (growing-ring.ts); a full one pauses the socket
+    // until a batch has processed (and so released) what it holds.
+    const ring = canReadIntoBuffers(socket) ? new GrowingRing(frames.consumed + frames.buffered) : null;
     const spare = ring ? Buffer.allocUnsafeSlow(READ_BUFFER_BYTES) : null;
-    const ringLow = () => session.ring !== null && session.ring.free < READ_BUFFER_BYTES;
+    const ringLow = () => session.ring !== null && session.ring.low(READ_BUFFER_BYTES);
     const nextBuffer = () => ring!.reserve(READ_BUFFER_BYTES, MIN_READ_BYTES) ?? spare!;
     const onBytes = (bytes: Buffer): boolean => {
       if (ring!.owns(bytes)) frames.push(ring!.commit(bytes.length));
@@ -170,6 +165,8 @@ export function readerActor(sessions: SessionTable) {
       done = true;
       inbox.onRoom(null);
       ring?.onRoom(null);
+      // Queued messages may still hold views until the session ends; the ring checks what is released.
+      void session.closed.then(() => ring?.dispose());
       session.clock.clearInterval(sampler);
       socket.off('drain', onDrain);
       socket.off('data', onData);

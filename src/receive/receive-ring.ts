@@ -32,9 +32,26 @@ export class ReceiveRing {
   constructor(
     readonly capacity: number,
     streamStart = 0,
+    mem?: Buffer,
   ) {
-    this.mem = Buffer.allocUnsafeSlow(capacity);
+    if (mem && mem.length !== capacity) throw new Error(`receive ring: memory of ${mem.length} bytes for a ring of ${capacity}`);
+    this.mem = mem ?? Buffer.allocUnsafeSlow(capacity);
     this.streamTotal = streamStart;
+  }
+
+  /** Stream position after the last byte stored. */
+  get streamPosition(): number {
+    return this.streamTotal;
+  }
+
+  /** Nothing in the ring is referenced any more (everything stored was released). */
+  get empty(): boolean {
+    return this.releasedTotal === this.storedTotal;
+  }
+
+  /** The ring's memory, for a pool to reuse once the ring is empty and abandoned. */
+  get memory(): Buffer {
+    return this.mem;
   }
 
   /** Bytes that can be stored without overwriting live ones. */

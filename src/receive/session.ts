@@ -13,7 +13,7 @@ import { codecForVersion, type ProtocolCodec } from '../protocol/index.js';
 import type { Timeline } from '../timeline/timeline.js';
 import { BackendSerializer, SqlState, type FrameReader } from '../wire/index.js';
 import { Inbox } from './inbox.js';
-import type { ReceiveRing } from './receive-ring.js';
+import type { GrowingRing } from './growing-ring.js';
 import { IoAccounting, type IoLabels } from '../io-accounting.js';
 
 export interface SessionInit {
@@ -52,7 +52,7 @@ export class WalPushSession {
   logger: Logger;
   timeline: Timeline | null = null;
   /** Where socket reads land once the reader switched to a reused buffer; null until then (or if it could not). */
-  ring: ReceiveRing | null = null;
+  ring: GrowingRing | null = null;
   /** Resolves once end() ran. */
   readonly closed: Promise<void>;
   private resolveClosed!: () => void;
@@ -86,7 +86,7 @@ export class WalPushSession {
     return this.ended;
   }
 
-  /** A batch is done with every queued message up to stream position `mark` (see ReceiveRing). */
+  /** A batch is done with every queued message up to stream position `mark` (see GrowingRing). */
   release(mark: number): void {
     this.ring?.release(mark);
   }

@@ -176,8 +176,9 @@ async function main(): Promise<void> {
     samples.push({ t, ...st });
     if (afterFirstMinute === null && t >= 60) afterFirstMinute = st;
     const records = loads.reduce((n, l) => n + l.records, 0);
+    const mem = await heapOf(servers[0]!);
     const active = loads.filter((l) => l.active).length;
-    console.log(`t=${t}s sk1 rss=${st.rssMb.toFixed(1)}MB fds=${st.fds} records=${records} active=${active} elections=${elections} restarts=${restarts}`);
+    console.log(`t=${t}s sk1 rss=${st.rssMb.toFixed(1)}MB ${mem} fds=${st.fds} records=${records} active=${active} elections=${elections} restarts=${restarts}`);
     if (Date.now() >= nextRestart && Date.now() < endAt - 20_000) {
       nextRestart += 60_000;
       const i = 1 + (restarts % 2);
@@ -238,6 +239,17 @@ async function main(): Promise<void> {
   const ok = rssFlat && fdsFlat && problems.length === 0;
   console.log(`soak: ${ok ? 'ok' : 'FAILED'} rss ${rssFlat ? 'flat' : 'GREW'}, fds ${fdsFlat ? 'flat' : 'LEAKED'}, ${problems.length} durability problems`);
   process.exitCode = ok ? 0 : 1;
+}
+
+/** sk1's V8 heap and external memory, from its /metrics (prom-client's default metrics). */
+async function heapOf(s: ServerProcess): Promise<string> {
+  try {
+    const text = await (await s.http('/metrics')).text();
+    const mb = (name: string) => (Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN) / 1048576).toFixed(0);
+    return `heap=${mb('nodejs_heap_size_used_bytes')}MB external=${mb('nodejs_external_memory_bytes')}MB`;
+  } catch {
+    return 'heap=?';
+  }
 }
 
 function reasonOf(e: unknown): string {
