@@ -3,9 +3,8 @@
 // - ElectionSafety: at most one proposer (incarnation) is elected per term.
 // - Vote durability: an acceptor's term never falls below a term it answered with, in memory
 //   or after a crash.
-// - CommittedNotOverwritten: WAL a proposer saw quorum-flushed is, unchanged, on every later
-//   elected proposer's log, and on every acceptor once its last log term reaches the term that
-//   committed it.
+// - CommittedNotOverwritten: WAL a proposer saw quorum-flushed in term T is, unchanged, on the log of
+//   every proposer elected in a term above T, and on every acceptor once its last log term reaches T.
 // - Truncation: an acceptor never cuts WAL below what it holds of the committed WAL.
 // - Replies: commit_lsn <= flush_lsn in every AppendResponse; what an acceptor reports as
 //   flushed is on its simulated disk durably (as a crash would leave it), byte for byte.
@@ -98,6 +97,13 @@ export class Checker {
     this.storeLen += bytes.length;
   }
 
+  /** End of the WAL committed in terms below `term` (0 when none). */
+  private committedBelow(term: Term): Lsn {
+    let end = 0n;
+    for (const m of this.marks) if (m.term < term && m.end > end) end = m.end;
+    return end;
+  }
+
   get committedEnd(): Lsn {
     return this.start === null ? 0n : this.start + BigInt(this.storeLen);
   }
@@ -145,7 +151,9 @@ export class Checker {
     }
     this.electedBy.set(info.term, p.name);
     this.proposerTerm.set(p, info.term);
-    const end = this.committedEnd;
+    // Later means a higher term: a proposer elected late in a lower term (its votes were delayed)
+    // cannot write over a higher term's commits, acceptors refuse it, so only lower terms' commits bind it.
+    const end = this.committedBelow(info.term);
     if (end === 0n) return;
     const wal = node.wal!;
     if (wal.end < end || wal.start > this.start!) {
@@ -154,7 +162,7 @@ export class Checker {
       );
       return;
     }
-    const diff = firstDifference(wal.read(this.start!, end), this.committed);
+    const diff = firstDifference(wal.read(this.start!, end), this.committed.subarray(0, Number(end - this.start!)));
     this.proposerVerified.set(p, end);
     if (diff >= 0) this.violation(`CommittedNotOverwritten: ${p.name} (term ${info.term}) log differs from committed WAL at ${formatLsn(this.start! + BigInt(diff))}`);
   }
@@ -270,7 +278,7 @@ export class Checker {
 
     // CommittedNotOverwritten on the acceptor: what its last log term has seen committed is there.
     let limit = 0n;
-    for (const m of this.marks) if (m.term <= llt) limit = m.end;
+    for (const m of this.marks) if (m.term <= llt && m.end > limit) limit = m.end;
     if (flush < limit) limit = flush;
     if (limit > r.matchUpTo) {
       const from = r.matchUpTo > this.start ? r.matchUpTo : this.start;

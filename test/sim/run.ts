@@ -29,6 +29,7 @@ const summary = await runSeeds({
   stopAtFirst: plant !== undefined,
   onTrace: verbose ? (line) => console.log(line) : undefined,
   onResult: (r) => {
+    if ((r.seed - first + 1) % 500 === 0) console.log(`sim progress: ${r.seed - first + 1} seeds, ${((performance.now() - started) / 1000).toFixed(0)} s`);
     if (r.violations.length > 0) {
       if (!verbose) for (const l of r.trace) console.log(l);
       console.log(`seed ${r.seed} FAILED: ${r.violations.join('; ')}  (replay: npm run sim -- --seed ${r.seed} --verbose)`);
