@@ -118,9 +118,10 @@ export function readerActor(sessions: SessionTable) {
     // 1 MiB and grows to 8 MiB for a fast stream (growing-ring.ts); a full one pauses the socket
     // until a batch has processed (and so released) what it holds.
     const ring = canReadIntoBuffers(socket) ? new GrowingRing(frames.consumed + frames.buffered) : null;
-    const spare = ring ? Buffer.allocUnsafeSlow(READ_BUFFER_BYTES) : null;
+    // Reads go to a spare buffer only when the ring is full at its largest: made when first needed.
+    let spare: Buffer | null = null;
     const ringLow = () => session.ring !== null && session.ring.low(READ_BUFFER_BYTES);
-    const nextBuffer = () => ring!.reserve(READ_BUFFER_BYTES, MIN_READ_BYTES) ?? spare!;
+    const nextBuffer = () => ring!.reserve(READ_BUFFER_BYTES, MIN_READ_BYTES) ?? (spare ??= Buffer.allocUnsafeSlow(READ_BUFFER_BYTES));
     const onBytes = (bytes: Buffer): boolean => {
       if (ring!.owns(bytes)) frames.push(ring!.commit(bytes.length));
       else for (const view of ring!.store(bytes)) frames.push(view);
@@ -165,8 +166,12 @@ export function readerActor(sessions: SessionTable) {
       done = true;
       inbox.onRoom(null);
       ring?.onRoom(null);
-      // Queued messages may still hold views until the session ends; the ring checks what is released.
-      void session.closed.then(() => ring?.dispose());
+      // The socket reads into the ring until it is closed, so only then may its memory be reused
+      // (dispose() also keeps whatever a batch or queued message may still refer to).
+      if (ring) {
+        if (socket.destroyed) ring.dispose();
+        else socket.once('close', () => ring.dispose());
+      }
       session.clock.clearInterval(sampler);
       socket.off('drain', onDrain);
       socket.off('data', onData);

@@ -8,7 +8,7 @@ import { formatLsn } from '../lsn.js';
 import { copyDataHeader, SqlState, WireError } from '../wire/index.js';
 import { ClientMessageError, decodeClientMessage, keepalive, pgNowMicros, XLOG_DATA_HEADER_SIZE, xlogDataHeader } from './messages.js';
 import type { SendSession, SendSessions } from './session.js';
-import { chunkEnd, SegmentWalReader, WalReadError } from './wal-reader.js';
+import { chunkEnd, MAX_SEND_BYTES, SegmentWalReader, WalReadError } from './wal-reader.js';
 
 /** Idle streams send a keepalive, and check whether to end, this often (Neon: 1 s). */
 export const KEEPALIVE_INTERVAL_MS = 1000;
@@ -82,6 +82,10 @@ function streamer(s: SendSession, sendBack: SendBack, receive: (listener: (e: St
     );
     sendBack({ type: 'READY' });
     let waiting = false;
+    // WAL is read into two buffers in turn, each reused once the socket has written what it held:
+    // a fresh 128 KiB buffer per message made the allocator's heap grow under many senders (soak).
+    const chunks = [new ReadBuffer(), new ReadBuffer()];
+    let turn = 0;
     while (!stopped) {
       const end = endPos();
       if (end > s.pos) {
@@ -92,16 +96,20 @@ function streamer(s: SendSession, sendBack: SendBack, receive: (listener: (e: St
         const ce = chunkEnd(s.pos, end, a.walSegSize, a.timelineStartLsn);
         const from = s.pos;
         const r = reader;
+        const chunk = chunks[turn]!;
+        turn ^= 1;
+        await chunk.writable();
+        const into = chunk.buf;
         // Flush mode reads under the timeline's lock, so no truncation of another term interleaves.
         const bytes =
           s.term === null
-            ? await r.read(from, ce)
+            ? await r.read(from, ce, into)
             : await tl.run(async (acc) => {
                 if (acc.term !== s.term) throw new WalReadError(`failed to acquire term ${s.term}, current term ${acc.term}`);
-                return r.read(from, ce);
+                return r.read(from, ce, into);
               });
         if (stopped) return;
-        await send(s, [copyDataHeader(XLOG_DATA_HEADER_SIZE + bytes.length), xlogDataHeader(from, end, pgNowMicros(s.clock.now())), bytes]);
+        await send(s, [copyDataHeader(XLOG_DATA_HEADER_SIZE + bytes.length), xlogDataHeader(from, end, pgNowMicros(s.clock.now())), bytes], chunk);
         s.pos = ce;
         continue;
       }
@@ -154,13 +162,33 @@ function receiverDone(s: SendSession): boolean {
   return tl.walReceivers.numComputes() === 0 && (commit === 0n || tl.walSenders.remoteConsistentLsnOf(s.slot) >= commit);
 }
 
-/** Writes one message; waits for the socket to drain when it is full (a slow client slows its sender only). */
-function send(s: SendSession, parts: Buffer[]): Promise<void> {
+/** A reusable read buffer: writable again once the socket has written the message that used it. */
+class ReadBuffer {
+  readonly buf = Buffer.allocUnsafeSlow(MAX_SEND_BYTES);
+  private written: Promise<void> = Promise.resolve();
+
+  writable(): Promise<void> {
+    return this.written;
+  }
+
+  /** The socket holds the buffer until the write callback (called on error or close too). */
+  lend(): (err?: Error | null) => void {
+    let done!: () => void;
+    this.written = new Promise((resolve) => (done = resolve));
+    return () => done();
+  }
+}
+
+/**
+ * Writes one message; waits for the socket to drain when it is full (a slow client slows its
+ * sender only). `lent`: the buffer of the last part, returned to it once written.
+ */
+function send(s: SendSession, parts: Buffer[], lent?: ReadBuffer): Promise<void> {
   const sock = s.socket;
   if (sock.destroyed || !sock.writable) return Promise.resolve();
   sock.cork();
   let ok = true;
-  for (const p of parts) ok = sock.write(p) && ok;
+  for (let i = 0; i < parts.length; i++) ok = (i === parts.length - 1 && lent ? sock.write(parts[i]!, lent.lend()) : sock.write(parts[i]!)) && ok;
   sock.uncork();
   if (ok) return Promise.resolve();
   return new Promise((resolve) => {

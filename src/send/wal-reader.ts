@@ -55,12 +55,15 @@ export class SegmentWalReader {
     return new SegmentWalReader(p);
   }
 
-  /** Bytes [pos, end): `end` from chunkEnd(), so within one segment. */
-  async read(pos: Lsn, end: Lsn): Promise<Buffer> {
+  /**
+   * Bytes [pos, end): `end` from chunkEnd(), so within one segment. With `into` (at least
+   * MAX_SEND_BYTES long) the bytes are read there and a view of it is returned.
+   */
+  async read(pos: Lsn, end: Lsn, into?: Buffer): Promise<Buffer> {
     if (pos < this.p.timelineStartLsn) return firstSegmentBytes(this.p.timelineStartLsn, pos, this.p).subarray(0, Number(end - pos));
     const seg = BigInt(this.p.walSegSize);
     const segno = pos / seg;
-    const out = Buffer.allocUnsafe(Number(end - pos));
+    const out = into ? into.subarray(0, Number(end - pos)) : Buffer.allocUnsafe(Number(end - pos));
     // A segment renamed from .partial keeps its inode: an open handle stays valid; a new one is looked up by name.
     if (this.fhSegno !== segno || !this.fh) {
       await this.close();
