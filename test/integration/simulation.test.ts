@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PLANTED_BUGS, runSeed, runSeeds } from '../sim/index.js';
 
-/** Virtual time per seed here; `npm run sim` defaults to 2000 ms. */
+/** Virtual time per seed here; `npm run sim` defaults to 1000 ms. */
 const DURATION_MS = 250;
 
 describe('deterministic simulation', () => {

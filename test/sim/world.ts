@@ -245,7 +245,7 @@ export class World {
   }
 
   async run(): Promise<SimResult> {
-    const duration = this.opts.durationMs ?? 2000;
+    const duration = this.opts.durationMs ?? 1000;
     for (const a of this.acceptors) a.start();
     for (const p of this.proposers) this.sched.at(this.rng.int(0, 100), () => p.start());
     this.sched.at(this.rng.int(10, 60), () => this.nemesis());
