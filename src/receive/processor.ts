@@ -56,7 +56,11 @@ export class BatchRunner {
     this.clock = new FlushClock(now);
   }
 
-  async run(batch: BatchKind): Promise<BatchResult> {
+  run(batch: BatchKind): Promise<BatchResult> {
+    return this.session.trackBatch(this.runBatch(batch));
+  }
+
+  private async runBatch(batch: BatchKind): Promise<BatchResult> {
     switch (batch) {
       case 'greet':
         return greet(this.session, this.timelines);

@@ -166,11 +166,13 @@ export function readerActor(sessions: SessionTable) {
       done = true;
       inbox.onRoom(null);
       ring?.onRoom(null);
-      // The socket reads into the ring until it is closed, so only then may its memory be reused
-      // (dispose() also keeps whatever a batch or queued message may still refer to).
+      // The socket reads into the ring until it is closed, and a running batch refers to its
+      // messages until it settles: only after both may the memory be reused (queued messages are
+      // dropped with the session, nothing reads them).
       if (ring) {
-        if (socket.destroyed) ring.dispose();
-        else socket.once('close', () => ring.dispose());
+        const retire = () => void session.batchesDone().then(() => ring.retire());
+        if (socket.destroyed) retire();
+        else socket.once('close', retire);
       }
       session.clock.clearInterval(sampler);
       socket.off('drain', onDrain);

@@ -86,6 +86,23 @@ export class WalPushSession {
     return this.ended;
   }
 
+  /** The batch running now (they run one at a time), while it runs. */
+  private batch: Promise<unknown> | null = null;
+
+  /** Notes a running batch: its messages may refer to ring memory until it settles. */
+  trackBatch<T>(p: Promise<T>): Promise<T> {
+    const tracked = p.finally(() => {
+      if (this.batch === tracked) this.batch = null;
+    });
+    this.batch = tracked;
+    return tracked;
+  }
+
+  /** Resolves once no batch is running (none may start after the connection ended). */
+  async batchesDone(): Promise<void> {
+    while (this.batch) await this.batch.catch(() => undefined);
+  }
+
   /** A batch is done with every queued message up to stream position `mark` (see GrowingRing). */
   release(mark: number): void {
     this.ring?.release(mark);

@@ -53,6 +53,6 @@ describe('GrowingRing', () => {
     ring.release(5000 + 10);
     assert.equal(ring.low(1), false);
     ring.release(5000 + SMALL_RING_BYTES + 90);
-    ring.dispose();
+    ring.retire();
   });
 });
