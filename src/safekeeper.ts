@@ -44,8 +44,6 @@ export interface SafekeeperOptions {
   metrics?: boolean;
   /** Test-only: how a timeline's WAL batches reach disk (tests make one timeline's disk slow). */
   walWritevFor?: TimelineEnv['walWritevFor'];
-  /** Test-only: how a timeline's control file is replaced (tests make it fail). */
-  controlWriteFor?: TimelineEnv['controlWriteFor'];
 }
 
 export class Safekeeper {
@@ -80,7 +78,6 @@ export class Safekeeper {
       fs: opts.fs,
       clock,
       randomBytes: opts.randomBytes,
-      controlWriteFor: opts.controlWriteFor,
       spawnRegistry: (ttid) => {
         root.send({ type: 'TIMELINE.LOADED', ttid });
         const registry = root.system.get(registrySystemId(ttid)) as ActorRefFrom<RegistryMachine> | undefined;

@@ -23,8 +23,6 @@ export interface ControlStoreObserver {
 export interface ControlStoreOptions {
   noSync: boolean;
   observer?: ControlStoreObserver;
-  /** Test-only seam: how the file is replaced (default atomicWriteFile: .partial, fsync, rename, dir fsync). */
-  atomicWrite?: typeof atomicWriteFile;
   /** The file system (default: the real one). */
   fs?: StorageFs;
 }
@@ -107,7 +105,7 @@ export class DiskControlStore implements ControlStore {
   private async write(state: PersistentState): Promise<void> {
     const started = process.hrtime.bigint();
     const bytes = encodeControlFile(state);
-    await (this.opts.atomicWrite ?? atomicWriteFile)(
+    await atomicWriteFile(
       this.file,
       bytes,
       this.opts.noSync,

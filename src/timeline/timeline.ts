@@ -9,7 +9,7 @@ import type { Logger } from '../log.js';
 import { formatLsn, segmentOf } from '../lsn.js';
 import type { SafekeeperMetrics, TimelineMetricsSnapshot } from '../metrics.js';
 import { ttidString, type Ttid } from '../ids.js';
-import { DiskControlStore, type ControlStoreOptions } from '../storage/control-store.js';
+import { DiskControlStore } from '../storage/control-store.js';
 import { DiskWalStore } from '../storage/wal-store.js';
 import type { ServerInfo } from '../storage/interfaces.js';
 import type { WritevAt } from '../storage/segment-file.js';
@@ -55,8 +55,6 @@ export interface TimelineEnv {
   randomBytes?: RandomBytes;
   /** Test-only seam: the writev a timeline's WAL store uses (default the file's writev). */
   walWritevFor?: (ttid: Ttid) => WritevAt | undefined;
-  /** Test-only seam: how a timeline's control file is replaced (default atomicWriteFile). */
-  controlWriteFor?: (ttid: Ttid) => ControlStoreOptions['atomicWrite'];
   /** Spawns the timeline's registry actor in the process's actor system. */
   spawnRegistry(ttid: string): ActorRefFrom<RegistryMachine>;
   stopRegistry(ttid: string): void;
@@ -148,7 +146,6 @@ export class Timeline {
     const m = env.metrics;
     const control = await DiskControlStore.load(dir, {
       noSync: env.noSync,
-      atomicWrite: env.controlWriteFor?.(ttid),
       fs: env.fs,
       observer: m ? { persisted: (s) => m.persistControlFileSeconds.observe(s) } : undefined,
     });

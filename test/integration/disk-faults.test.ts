@@ -1,5 +1,6 @@
-// Disk faults (issue 10, item 3, the WAL write path): a durable WAL write of one timeline fails
-// with EIO or ENOSPC (injected through the test-only walWritevFor seam). Nothing past the last
+// Disk faults (issue 10, item 3): a durable WAL write of one timeline fails with EIO or ENOSPC
+// (injected through the test-only walWritevFor seam); every step of a control-file write fails
+// during an election (through the file-system seam, test/helpers/faulty-fs.ts). Nothing past the last
 // good write is acknowledged, the failing write is never taken for done, the timeline refuses
 // its computes (new START_WAL_PUSH connections too) with a clear ErrorResponse, its status and a
 // metric show the failure, another timeline keeps streaming, and a restart serves what is durable.
@@ -11,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { inProcessSafekeeper } from '../helpers/in-process.js';
 import { writevAt } from '../../src/storage/segment-file.js';
-import { atomicWriteFile } from '../../src/storage/fsync.js';
+import { FaultyFs, type FaultOp } from '../helpers/faulty-fs.js';
 import { MemoryWalLog, Proposer, WalGenerator } from '../../src/client/index.js';
 import type { Lsn } from '../../src/lsn.js';
 
@@ -124,25 +125,22 @@ for (const code of ['EIO', 'ENOSPC'] as const) {
   });
 }
 
-for (const operation of ['open', 'write', 'fsync', 'rename'] as const) {
+// Every step of a control-file write, through the file-system seam: open/write/fsync/close of
+// `safekeeper.control.partial`, its rename, and the fsync of the timeline directory.
+const CONTROL_FAULTS: { op: FaultOp; syscall: string; path: RegExp }[] = [
+  { op: 'open', syscall: 'open', path: /safekeeper\.control\.partial$/ },
+  { op: 'write', syscall: 'write', path: /safekeeper\.control\.partial$/ },
+  { op: 'fsync', syscall: 'fsync', path: /safekeeper\.control\.partial$/ },
+  { op: 'close', syscall: 'close', path: /safekeeper\.control\.partial$/ },
+  { op: 'rename', syscall: 'rename', path: /safekeeper\.control\.partial$/ },
+  { op: 'dirfsync', syscall: 'fsync', path: new RegExp(`${SICK.timelineId}$`) },
+];
+
+for (const { op: operation, syscall, path: target } of CONTROL_FAULTS) {
   test(`a control-file write that fails in ${operation} during an election stops the timeline with the vote not given`, { timeout: 60_000 }, async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'sk-ctrlfault-'));
-    let failing = false;
-    const make = (inject: boolean) =>
-      inProcessSafekeeper(dir, {
-        controlWriteFor: (ttid) =>
-          inject && ttid.timelineId === SICK.timelineId
-            ? async (file, data, noSync, suffix, beforeRename) => {
-                if (failing) {
-                  const e: NodeJS.ErrnoException = new Error(`EIO: injected, ${operation} '${file}'`);
-                  e.code = 'EIO';
-                  e.syscall = operation;
-                  throw e;
-                }
-                return atomicWriteFile(file, data, noSync, suffix, beforeRename);
-              }
-            : undefined,
-      });
+    const faulty = new FaultyFs();
+    const make = (inject: boolean) => inProcessSafekeeper(dir, inject ? { fs: faulty } : {});
     let sk = make(true);
     await sk.start();
     const wal = new MemoryWalLog(START);
@@ -166,12 +164,13 @@ for (const operation of ['open', 'write', 'fsync', 'rename'] as const) {
       await p1.waitForCommit(end);
       await p1.stop();
 
-      failing = true;
+      faulty.fault = { op: operation, path: target, code: 'EIO' };
       const p2 = proposer();
       void p2.start().catch(() => {});
       for (let i = 0; i < 100 && (await status()).failure === null; i++) await new Promise((r) => setTimeout(r, 50));
       const st = await status();
-      assert.equal(st.failure?.operation, operation);
+      assert.equal(faulty.fired.length, 1, 'the fault fired');
+      assert.equal(st.failure?.operation, syscall);
       assert.equal(st.acceptor_state.term, 1, 'the vote was not given');
       assert.equal(p2.isElected, false);
       await p2.stop();
@@ -181,9 +180,13 @@ for (const operation of ['open', 'write', 'fsync', 'rename'] as const) {
       await sk.start();
       const again = await status();
       assert.equal(again.failure, null);
-      assert.equal(again.acceptor_state.term, 1, 'the term on disk is the last one written');
+      // Never below the last term acknowledged (1). After a failed directory fsync the renamed file
+      // may well be there (nobody knows what reached the disk): term 2, never acknowledged, is fine too.
+      const onDisk = again.acceptor_state.term;
+      if (operation === 'dirfsync') assert.ok(onDisk === 1 || onDisk === 2, `term ${onDisk}`);
+      else assert.equal(onDisk, 1, 'the term on disk is the last one written');
       const p3 = proposer();
-      assert.equal((await p3.start()).term, 2n);
+      assert.equal((await p3.start()).term, BigInt(onDisk) + 1n);
       const more = p3.appendWal(gen.generate(64 * 1024));
       await p3.waitForCommit(more, 20_000);
     } finally {
