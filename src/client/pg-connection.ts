@@ -218,26 +218,7 @@ export class PgConnection {
   async startReplication(startLsn: Lsn, term?: Term): Promise<void> {
     this.expectPhase('ready', 'START_REPLICATION');
     const text = `START_REPLICATION PHYSICAL ${formatLsn(startLsn)}${term === undefined ? '' : ` (term='${term}')`}`;
-    this.phase = 'query';
-    this.write(this.serializer.query(text).flush());
-    let error: Error | undefined;
-    for (;;) {
-      const m = await this.nextBackend();
-      switch (m.kind) {
-        case 'copyBothResponse':
-          this.phase = 'copy';
-          return;
-        case 'error':
-          error = new ServerError(m.fields, `safekeeper ${this.address} refused ${text}`);
-          break;
-        case 'readyForQuery':
-          this.phase = 'ready';
-          throw error ?? new ConnectionError('protocol', `received bad response to ${text} from ${this.address}: no CopyBothResponse`);
-        default:
-          error ??= new ConnectionError('protocol', `received bad response to ${text} from ${this.address}: ${m.kind}`);
-          break;
-      }
-    }
+    await this.copyBothQuery(text);
   }
 
   /** The next CopyData payload of a replication stream; an ErrorResponse or CopyDone is thrown. */
@@ -262,6 +243,11 @@ export class PgConnection {
     // The version the query asks for is the one both sides speak from now on (v2 without options).
     this.codec = codecForVersion(opts.protoVersion ?? 2);
     const text = walPushQuery(opts);
+    await this.copyBothQuery(text);
+  }
+
+  /** Sends a query that switches to CopyBoth and waits for CopyBothResponse (an ErrorResponse is thrown). */
+  private async copyBothQuery(text: string): Promise<void> {
     this.phase = 'query';
     this.write(this.serializer.query(text).flush());
     let error: Error | undefined;

@@ -56,8 +56,13 @@ export class BatchRunner {
     this.clock = new FlushClock(now);
   }
 
-  run(batch: BatchKind): Promise<BatchResult> {
-    return this.session.trackBatch(this.runBatch(batch));
+  async run(batch: BatchKind): Promise<BatchResult> {
+    this.session.batchStarted();
+    try {
+      return await this.runBatch(batch);
+    } finally {
+      this.session.batchSettled();
+    }
   }
 
   private async runBatch(batch: BatchKind): Promise<BatchResult> {

@@ -86,21 +86,33 @@ export class WalPushSession {
     return this.ended;
   }
 
-  /** The batch running now (they run one at a time), while it runs. */
-  private batch: Promise<unknown> | null = null;
+  /** Batches running now: their messages may refer to ring memory until they settle. */
+  private batchesRunning = 0;
+  private onBatchesDone: (() => void) | null = null;
 
-  /** Notes a running batch: its messages may refer to ring memory until it settles. */
-  trackBatch<T>(p: Promise<T>): Promise<T> {
-    const tracked = p.finally(() => {
-      if (this.batch === tracked) this.batch = null;
-    });
-    this.batch = tracked;
-    return tracked;
+  /** Brackets a batch (a counter, not a promise: this runs once per commit). */
+  batchStarted(): void {
+    this.batchesRunning++;
+  }
+
+  batchSettled(): void {
+    if (--this.batchesRunning === 0 && this.onBatchesDone) {
+      const done = this.onBatchesDone;
+      this.onBatchesDone = null;
+      done();
+    }
   }
 
   /** Resolves once no batch is running (none may start after the connection ended). */
-  async batchesDone(): Promise<void> {
-    while (this.batch) await this.batch.catch(() => undefined);
+  batchesDone(): Promise<void> {
+    if (this.batchesRunning === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const before = this.onBatchesDone;
+      this.onBatchesDone = () => {
+        before?.();
+        resolve();
+      };
+    });
   }
 
   /** A batch is done with every queued message up to stream position `mark` (see GrowingRing). */
