@@ -1,6 +1,7 @@
 // The live inspector (issue 4): a pure observer of the safekeeper's actor
 // system, served over HTTP + WebSocket. Off unless `--inspector HOST:PORT`.
 
+import type { KeyObject } from 'node:crypto';
 import type { AnyActorRef } from 'xstate';
 import type { Logger } from '../src/log.js';
 import { InspectorServer } from './server.js';
@@ -17,6 +18,8 @@ export interface StartInspectorOptions {
   port: number;
   logger?: Logger;
   publicDir?: string;
+  /** With keys, viewers need a safekeeperdata token (./auth.ts). */
+  authKeys?: readonly KeyObject[] | null;
 }
 
 export interface RunningInspector {
@@ -28,7 +31,7 @@ export interface RunningInspector {
 }
 
 export async function startInspector(opts: StartInspectorOptions): Promise<RunningInspector> {
-  const server = new InspectorServer({ root: opts.root, nodeId: String(opts.nodeId), logger: opts.logger, publicDir: opts.publicDir });
+  const server = new InspectorServer({ root: opts.root, nodeId: String(opts.nodeId), logger: opts.logger, publicDir: opts.publicDir, authKeys: opts.authKeys });
   const addr = await server.listen(opts.host, opts.port);
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   return { server, address: `${host}:${addr.port}`, port: addr.port, close: () => server.close() };

@@ -7,7 +7,9 @@
 // format, never once per viewer, and only for formats someone is watching.
 // Each viewer's send buffer is bounded: past MAX_BUFFERED_BYTES it is told
 // `dropped` and closed (then cut off if it does not even read the close).
+// With HTTP auth configured every request needs a token (./auth.ts).
 
+import type { KeyObject } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -17,6 +19,8 @@ import { connectionMachine } from '../machines/connection.js';
 import { registryMachine } from '../machines/registry.js';
 import { senderMachine } from '../machines/sender.js';
 import type { Logger } from '../src/log.js';
+import { redactUrl } from '../src/auth/bearer.js';
+import { authorizeViewer } from './auth.js';
 import { chartDefOf } from './chart-def.js';
 import { SystemObserver, type ObservationSink, type ObservedActor } from './observer.js';
 import { PROTOCOL_VERSION, type ActorView, type ChartDef, type ContextView, type ServerMessage, type Transition } from './protocol.js';
@@ -41,6 +45,8 @@ export interface InspectorServerOptions {
   /** Static files of the page; default `<repo>/inspector/public`. */
   publicDir?: string;
   maxBufferedBytes?: number;
+  /** Keys of --http-auth-public-key-path: viewers need a safekeeperdata token. Null: open. */
+  authKeys?: readonly KeyObject[] | null;
 }
 
 export interface InspectorStats {
@@ -125,6 +131,13 @@ export class InspectorServer {
   private async onRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     try {
       const url = new URL(req.url ?? '/', 'http://inspector');
+      const auth = this.authorize(req, url);
+      if (!auth.ok) {
+        res.writeHead(auth.status, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end(`${auth.msg}\n`);
+        return;
+      }
+      if (auth.setCookie) res.setHeader('set-cookie', auth.setCookie);
       if (url.pathname === '/ws') {
         res.writeHead(426, { 'content-type': 'text/plain; charset=utf-8', upgrade: 'websocket' });
         res.end('the inspector stream is a WebSocket: connect with ws://…/ws\n');
@@ -148,12 +161,26 @@ export class InspectorServer {
     const refuse = (status: string, text: string) => {
       socket.end(`HTTP/1.1 ${status}\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`);
     };
+    const auth = this.authorize(req, url);
+    if (!auth.ok) return refuse(`${auth.status} ${auth.status === 401 ? 'Unauthorized' : 'Forbidden'}`, `${auth.msg}\n`);
     if (url.pathname !== '/ws') return refuse('404 Not Found', `no WebSocket at ${url.pathname}; use /ws\n`);
     const format = url.searchParams.get('format') ?? 'native';
     if (format !== 'native' && format !== 'statelyai') {
       return refuse('400 Bad Request', `unknown format '${format}' (expected native or statelyai)\n`);
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => this.onViewer(ws, format));
+  }
+
+  /** Open without keys; otherwise a safekeeperdata token. Each refusal is logged once, URL redacted. */
+  private authorize(req: http.IncomingMessage, url: URL): ReturnType<typeof authorizeViewer> {
+    const keys = this.opts.authKeys;
+    if (!keys) return { ok: true, setCookie: null };
+    const auth = authorizeViewer(req, url, keys, Math.floor(Date.now() / 1000));
+    if (!auth.ok) {
+      const peer = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+      this.opts.logger?.warn({ peer, url: redactUrl(req.url), reason: auth.reason }, 'inspector request refused');
+    }
+    return auth;
   }
 
   // ---- viewers ----

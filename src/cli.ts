@@ -4,6 +4,7 @@
 
 import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { loadPublicKeys } from './auth/keys.js';
 import { ConfigError, parseArgs, type SafekeeperConfig } from './config.js';
 import { createLogger } from './log.js';
 import { Safekeeper } from './safekeeper.js';
@@ -20,6 +21,16 @@ function packageVersion(): string {
   }
 }
 
+/** A relative key path is taken from the data dir, as Neon reads it after changing into that dir. */
+function keysFrom(datadir: string, keyPath: string | undefined, flag: string) {
+  if (keyPath === undefined) return null;
+  try {
+    return loadPublicKeys(path.resolve(datadir, keyPath));
+  } catch (err) {
+    throw new ConfigError(`${flag}: ${(err as Error).message}`);
+  }
+}
+
 async function run(config: SafekeeperConfig): Promise<number> {
   if (config.dumpControlFile) {
     process.stdout.write(controlFileToJson(await readControlFile(config.dumpControlFile)));
@@ -29,6 +40,12 @@ async function run(config: SafekeeperConfig): Promise<number> {
   const datadir = path.resolve(config.datadir);
   const stat = await fs.stat(datadir).catch(() => null);
   if (!stat?.isDirectory()) throw new ConfigError(`data directory ${datadir} does not exist (create it first)`);
+  // Before the data dir is touched: a bad key path is an operator's error to fix first.
+  const keys = {
+    pgAuthKeys: keysFrom(datadir, config.pgAuthPublicKeyPath, '--pg-auth-public-key-path'),
+    pgTenantOnlyAuthKeys: keysFrom(datadir, config.pgTenantOnlyAuthPublicKeyPath, '--pg-tenant-only-auth-public-key-path'),
+    httpAuthKeys: keysFrom(datadir, config.httpAuthPublicKeyPath, '--http-auth-public-key-path'),
+  };
   const unlock = await lockDataDir(datadir);
   try {
     const nodeId = await ensureNodeId(datadir, config.id, { noSync: config.noSync });
@@ -44,7 +61,8 @@ async function run(config: SafekeeperConfig): Promise<number> {
       nodeId,
       listenPg: config.listenPg,
       listenHttp: config.listenHttp,
-      extraPgListeners: config.listenPgTenantOnly ? [config.listenPgTenantOnly] : [],
+      listenPgTenantOnly: config.listenPgTenantOnly,
+      ...keys,
       noSync: config.noSync,
       logger,
       availabilityZone: config.availabilityZone,

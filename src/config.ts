@@ -1,8 +1,6 @@
 // Command-line flags, under Neon's names (observability.md §3) so launchers
 // written for Neon's binary start us too. Flags of features we do not have yet
-// are accepted with a warning; auth flags are refused, because silently
-// serving without the auth an operator asked for would be worse than not
-// starting.
+// are accepted with a warning.
 
 import type { LogFormat } from './log.js';
 
@@ -18,6 +16,10 @@ export interface SafekeeperConfig {
   listenPg: HostPort;
   listenHttp: HostPort;
   listenPgTenantOnly: HostPort | undefined;
+  /** JWT public key file or directory per listener; undefined (or an empty flag): no auth there. */
+  pgAuthPublicKeyPath: string | undefined;
+  pgTenantOnlyAuthPublicKeyPath: string | undefined;
+  httpAuthPublicKeyPath: string | undefined;
   availabilityZone: string | undefined;
   noSync: boolean;
   logFormat: LogFormat;
@@ -43,7 +45,6 @@ interface FlagSpec {
   help: string;
   /** Accepted for compatibility; does nothing yet. */
   inert?: boolean;
-  refuse?: string;
 }
 
 const FLAGS: FlagSpec[] = [
@@ -51,7 +52,7 @@ const FLAGS: FlagSpec[] = [
   { names: ['--id'], value: 'U64', help: 'node id; required on first start (written to safekeeper.id), must match it later' },
   { names: ['--init'], help: 'write or check safekeeper.id, then exit' },
   { names: ['-l', '--listen-pg'], value: 'HOST:PORT', help: 'Postgres-protocol listener for WAL push (default 127.0.0.1:5454)' },
-  { names: ['--listen-pg-tenant-only'], value: 'HOST:PORT', help: 'second Postgres-protocol listener (tenant-scoped tokens in Neon; same service here, no auth)' },
+  { names: ['--listen-pg-tenant-only'], value: 'HOST:PORT', help: 'second Postgres-protocol listener that takes only tenant-scoped tokens (no auth without its key path)' },
   { names: ['--listen-http'], value: 'HOST:PORT', help: 'HTTP status API and /metrics (default 127.0.0.1:7676)' },
   { names: ['--availability-zone'], value: 'AZ', help: 'own availability zone (metric label sk_az)' },
   { names: ['-n', '--no-sync'], help: 'skip every fsync/fdatasync (unsafe: tests only)' },
@@ -61,9 +62,9 @@ const FLAGS: FlagSpec[] = [
   { names: ['--inspector'], value: 'HOST:PORT', help: 'live inspector: web page at / and WebSocket at /ws on this address (off by default; e.g. 127.0.0.1:7680)' },
   { names: ['--walsenders-keep-horizon'], help: 'WAL removal keeps segments needed by walsenders (no WAL removal yet: no effect)' },
   { names: ['--current-thread-runtime'], help: 'accepted for compatibility; Node is single-threaded anyway' },
-  { names: ['--pg-auth-public-key-path'], value: 'PATH', help: 'JWT auth on --listen-pg: not implemented, refused unless empty', refuse: 'JWT authentication' },
-  { names: ['--pg-tenant-only-auth-public-key-path'], value: 'PATH', help: 'JWT auth on --listen-pg-tenant-only: not implemented, refused unless empty', refuse: 'JWT authentication' },
-  { names: ['--http-auth-public-key-path'], value: 'PATH', help: 'JWT auth on HTTP: not implemented, refused unless empty', refuse: 'JWT authentication' },
+  { names: ['--pg-auth-public-key-path'], value: 'PATH', help: 'Ed25519 PEM public key, or a directory of them: JWT auth on --listen-pg' },
+  { names: ['--pg-tenant-only-auth-public-key-path'], value: 'PATH', help: 'the same for --listen-pg-tenant-only' },
+  { names: ['--http-auth-public-key-path'], value: 'PATH', help: 'the same for the HTTP API and the inspector' },
   // Out of first scope (observability.md §3.2): accepted, warned about, ignored.
   { names: ['--advertise-pg'], value: 'HOST:PORT', help: 'address published to the broker (no broker yet)', inert: true },
   { names: ['--broker-endpoint'], value: 'URI', help: 'storage broker (not implemented)', inert: true },
@@ -160,10 +161,6 @@ export function parseArgs(argv: string[], version = '0.0.0'): ParsedArgs {
     const v = values.get(k);
     return typeof v === 'string' ? v : undefined;
   };
-  for (const f of FLAGS) {
-    const key = f.names[f.names.length - 1];
-    if (f.refuse && str(key)) throw new ConfigError(`${key}: ${f.refuse} is not implemented in safekeeper-ts yet; refusing to start without it`);
-  }
   const logFormat = str('--log-format') ?? 'plain';
   if (logFormat !== 'plain' && logFormat !== 'json' && logFormat !== 'test') {
     throw new ConfigError(`--log-format: expected plain, json or test, got '${logFormat}'`);
@@ -186,6 +183,10 @@ export function parseArgs(argv: string[], version = '0.0.0'): ParsedArgs {
       listenPg: parseHostPort(str('--listen-pg') ?? '127.0.0.1:5454', '--listen-pg'),
       listenHttp: parseHostPort(str('--listen-http') ?? '127.0.0.1:7676', '--listen-http'),
       listenPgTenantOnly: pgTenantOnly ? parseHostPort(pgTenantOnly, '--listen-pg-tenant-only') : undefined,
+      // An empty path means none, as in Neon.
+      pgAuthPublicKeyPath: str('--pg-auth-public-key-path') || undefined,
+      pgTenantOnlyAuthPublicKeyPath: str('--pg-tenant-only-auth-public-key-path') || undefined,
+      httpAuthPublicKeyPath: str('--http-auth-public-key-path') || undefined,
       availabilityZone: str('--availability-zone'),
       noSync: values.has('--no-sync'),
       logFormat,

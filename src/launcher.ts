@@ -65,6 +65,8 @@ export interface SafekeeperProcess {
   pgPort: number;
   httpPort: number;
   inspectorPort: number | null;
+  /** `--listen-pg-tenant-only`'s port, or null without that listener. */
+  pgTenantOnlyPort: number | null;
   /** Every stdout line so far. */
   logs: LogLine[];
   /** Everything written to stderr so far. */
@@ -226,6 +228,7 @@ export async function launchSafekeeper(opts: LaunchOptions): Promise<SafekeeperP
     throw new Error(`the 'safekeeper started' line lacks listen_pg or listen_http: ${JSON.stringify(started)}`);
   }
   const inspector = typeof started.inspector === 'string' ? started.inspector : null;
+  const tenantOnly = typeof started.listen_pg_tenant_only === 'string' ? started.listen_pg_tenant_only : null;
   return {
     proc,
     pid: proc.pid!,
@@ -236,6 +239,7 @@ export async function launchSafekeeper(opts: LaunchOptions): Promise<SafekeeperP
     pgPort: portOf(listenPg),
     httpPort: portOf(listenHttp),
     inspectorPort: inspector === null ? null : portOf(inspector),
+    pgTenantOnlyPort: tenantOnly === null ? null : portOf(tenantOnly),
     logs,
     stderr: () => stderr,
     exited,

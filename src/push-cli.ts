@@ -8,10 +8,12 @@ import { formatLsn } from './lsn.js';
 
 const USAGE = `usage: safekeeper-push --safekeepers HOST:PORT[,HOST:PORT...] --wal-dir DIR --start-lsn X/Y [--end-lsn X/Y]
                        --system-id N --tenant HEX32 --timeline HEX32 [--pg-version N] [--wal-seg-size BYTES] [--protocol 2|3]
+                       [--token JWT]
 
 Elects itself on the safekeepers and streams the WAL in DIR from --start-lsn (a record boundary, e.g. a base
 backup's start LSN) to --end-lsn, or without it to the end of valid WAL found by decoding. It finishes once every
-safekeeper has the WAL flushed and knows it is committed, so replication clients are served to the end.`;
+safekeeper has the WAL flushed and knows it is committed, so replication clients are served to the end.
+Safekeepers with JWT auth on take the token from --token, or else from NEON_AUTH_TOKEN (as the walproposer).`;
 
 function parse(argv: string[]): PushWalOptions {
   const v = new Map<string, string>();
@@ -53,6 +55,7 @@ function parse(argv: string[]): PushWalOptions {
     pgVersion: v.has('pg-version') ? Number(int('pg-version', v.get('pg-version')!)) : undefined,
     walSegSize: v.has('wal-seg-size') ? Number(int('wal-seg-size', v.get('wal-seg-size')!)) : undefined,
     protocolVersion: Number(proto) as 2 | 3,
+    password: v.get('token') ?? process.env.NEON_AUTH_TOKEN,
   };
 }
 

@@ -3,6 +3,7 @@
 // the HTTP API. `start()` brings it up on a data dir; `stop()` is the graceful
 // shutdown (stop accepting, let connections flush, persist every control file).
 
+import type { KeyObject } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { createActor, type Actor, type ActorRefFrom } from 'xstate';
 import { registrySystemId, safekeeperMachine, type SafekeeperMachine } from '../machines/safekeeper.js';
@@ -29,7 +30,13 @@ export interface SafekeeperOptions {
   /** null: no TCP listener; connections arrive through accept() (the simulation's network). */
   listenPg: HostPort | null;
   listenHttp: HostPort | null;
-  extraPgListeners?: HostPort[];
+  /** Second Postgres listener, for tenant-scoped tokens (`--listen-pg-tenant-only`). */
+  listenPgTenantOnly?: HostPort | null;
+  /** JWT public keys per listener (`--*-auth-public-key-path`); none: that listener trusts everyone. */
+  pgAuthKeys?: KeyObject[] | null;
+  pgTenantOnlyAuthKeys?: KeyObject[] | null;
+  /** For the HTTP API and the inspector. */
+  httpAuthKeys?: KeyObject[] | null;
   noSync: boolean;
   logger: Logger;
   availabilityZone?: string;
@@ -57,6 +64,7 @@ export class Safekeeper {
   private http: HttpApiServer | null = null;
   private inspector: { address: string; close(): Promise<void> } | null = null;
   pgAddress: AddressInfo | null = null;
+  pgTenantOnlyAddress: AddressInfo | null = null;
   httpAddress: AddressInfo | null = null;
 
   constructor(private readonly opts: SafekeeperOptions) {
@@ -110,23 +118,29 @@ export class Safekeeper {
   async start(): Promise<void> {
     this.root.start();
     await this.timelines.loadAll();
-    if (this.opts.listenPg) this.pgAddress = await this.pg.listen(this.opts.listenPg.host, this.opts.listenPg.port);
-    for (const extra of this.opts.extraPgListeners ?? []) await this.pg.listen(extra.host, extra.port);
+    const { listenPg, listenPgTenantOnly, pgAuthKeys, pgTenantOnlyAuthKeys } = this.opts;
+    if (listenPg) this.pgAddress = await this.pg.listen(listenPg.host, listenPg.port, pgAuthKeys ? { keys: pgAuthKeys, tenantOnly: false } : null);
+    if (listenPgTenantOnly) {
+      const auth = pgTenantOnlyAuthKeys ? { keys: pgTenantOnlyAuthKeys, tenantOnly: true } : null;
+      this.pgTenantOnlyAddress = await this.pg.listen(listenPgTenantOnly.host, listenPgTenantOnly.port, auth);
+    }
     if (this.opts.listenHttp) {
       if (!this.metrics) throw new Error('the HTTP API serves /metrics: it needs metrics on');
-      this.http = new HttpApiServer({ nodeId: this.opts.nodeId, timelines: this.timelines, metrics: this.metrics }, this.opts.logger);
+      this.http = new HttpApiServer({ nodeId: this.opts.nodeId, timelines: this.timelines, metrics: this.metrics }, this.opts.logger, this.opts.httpAuthKeys ?? null);
       this.httpAddress = await this.http.listen(this.opts.listenHttp.host, this.opts.listenHttp.port);
     }
     if (this.opts.inspector) {
       // Loaded only when asked for: with the inspector off, none of its code (or ws) is loaded.
       const { startInspector } = await import('../inspector/index.js');
       const { host, port } = this.opts.inspector;
-      this.inspector = await startInspector({ root: this.root, nodeId: this.opts.nodeId, host, port, logger: this.opts.logger });
+      this.inspector = await startInspector({ root: this.root, nodeId: this.opts.nodeId, host, port, logger: this.opts.logger, authKeys: this.opts.httpAuthKeys ?? null });
     }
     this.opts.logger.info(
       {
         id: this.opts.nodeId,
         listen_pg: this.pgAddress ? `${this.pgAddress.address}:${this.pgAddress.port}` : null,
+        listen_pg_tenant_only: this.pgTenantOnlyAddress ? `${this.pgTenantOnlyAddress.address}:${this.pgTenantOnlyAddress.port}` : null,
+        auth: { pg: !!this.opts.pgAuthKeys, pg_tenant_only: !!this.opts.pgTenantOnlyAuthKeys, http: !!this.opts.httpAuthKeys },
         listen_http: this.httpAddress ? `${this.httpAddress.address}:${this.httpAddress.port}` : null,
         inspector: this.inspector?.address ?? null,
         timelines: this.timelines.list().length,

@@ -27,6 +27,8 @@ export interface PushWalOptions {
   /** Bytes read and appended at a time. Default 4 MiB. */
   chunkBytes?: number;
   timeoutMs?: number;
+  /** JWT for safekeepers with auth on (sent as the password). */
+  password?: string;
 }
 
 export interface PushWalResult {
@@ -56,6 +58,7 @@ export async function pushWal(o: PushWalOptions): Promise<PushWalResult> {
     protocolVersion: o.protocolVersion ?? 2,
     applicationName: 'safekeeper-push',
     logger: o.logger,
+    password: o.password,
   });
   try {
     const elected = await proposer.start();
@@ -104,7 +107,7 @@ export async function pushWal(o: PushWalOptions): Promise<PushWalResult> {
     for (const sk of o.safekeepers) {
       const i = sk.lastIndexOf(':');
       for (;;) {
-        const st = await timelineStatus(sk.slice(0, i), Number(sk.slice(i + 1)), { tenantId: o.tenantId, timelineId: o.timelineId });
+        const st = await timelineStatus(sk.slice(0, i), Number(sk.slice(i + 1)), { tenantId: o.tenantId, timelineId: o.timelineId }, { password: o.password });
         if (st && st.commitLsn >= endLsn) break;
         if (Date.now() > deadline) throw new Error(`safekeeper ${sk} did not learn commit_lsn ${formatLsn(endLsn)} in time`);
         await new Promise((r) => setTimeout(r, 100));

@@ -3,6 +3,9 @@
 // Handlers are plain functions of (request, params) → response, so the router
 // stays a table.
 
+import { FORBIDDEN_MESSAGE } from '../auth/bearer.js';
+import type { Claims } from '../auth/jwt.js';
+import { permissionError } from '../auth/permission.js';
 import { isHexId, type Ttid } from '../ids.js';
 import { parseLsn } from '../lsn.js';
 import type { SafekeeperMetrics } from '../metrics.js';
@@ -15,7 +18,8 @@ import { parseJsonBigintSafe, type JsonValue } from './json.js';
 import { configureFailpoint, failpointsEnabled } from '../failpoints.js';
 
 export class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
+  /** `reason`: what the log says when it differs from what the client is told (auth refusals). */
+  constructor(readonly status: number, message: string, readonly reason?: string) {
     super(message);
   }
 }
@@ -25,6 +29,8 @@ export interface ApiRequest {
   path: string;
   query: URLSearchParams;
   body: string;
+  /** The bearer token's claims; null when HTTP auth is off or the URI is exempt. */
+  claims: Claims | null;
 }
 
 export type ApiResponse =
@@ -52,6 +58,16 @@ function ttidFrom(params: string[]): Ttid {
   if (!isHexId(tenantId)) throw new HttpError(400, `failed to parse tenant_id: '${tenantId}'`);
   if (!isHexId(timelineId)) throw new HttpError(400, `failed to parse timeline_id: '${timelineId}'`);
   return { tenantId: tenantId.toLowerCase(), timelineId: timelineId.toLowerCase() };
+}
+
+/**
+ * Neon's check_permission for a route: `tenantId` for routes a tenant token may use on its own
+ * tenant, null for safekeeperdata-only ones. Nothing is checked without claims (auth off).
+ */
+function permit(req: ApiRequest, tenantId: string | null): void {
+  if (!req.claims) return;
+  const reason = permissionError(req.claims, tenantId);
+  if (reason) throw new HttpError(403, FORBIDDEN_MESSAGE, reason);
 }
 
 function jsonBody(req: ApiRequest): Record<string, unknown> {
@@ -173,7 +189,15 @@ const routes: Route[] = [
       return { status: 200, text: body, contentType };
     },
   },
-  { method: 'GET', pattern: /^\/v1\/status$/, handler: async (_r, _p, deps) => ({ status: 200, json: { id: deps.nodeId } }) },
+  {
+    // Exempt from auth on its exact URI; with anything added (a query) it needs a safekeeperdata token.
+    method: 'GET',
+    pattern: /^\/v1\/status$/,
+    handler: async (req, _p, deps) => {
+      permit(req, null);
+      return { status: 200, json: { id: deps.nodeId } };
+    },
+  },
   {
     method: 'POST',
     pattern: /^\/v1\/tenant\/timeline$/,
@@ -184,6 +208,7 @@ const routes: Route[] = [
       if (typeof tenantId !== 'string' || !isHexId(tenantId)) throw new HttpError(400, 'tenant_id must be 32 hex chars');
       if (typeof timelineId !== 'string' || !isHexId(timelineId)) throw new HttpError(400, 'timeline_id must be 32 hex chars');
       const ttid = { tenantId: tenantId.toLowerCase(), timelineId: timelineId.toLowerCase() };
+      permit(req, ttid.tenantId);
       // Told apart by mconf: the v3 body (mconf, start_lsn) or today's v2 one.
       if (body.mconf !== undefined) return createWithMconf(body, ttid, deps);
       const pgVersion = Number(u64Field(body, 'pg_version', true));
@@ -203,21 +228,29 @@ const routes: Route[] = [
   {
     method: 'GET',
     pattern: /^\/v1\/tenant\/timeline$/,
-    handler: async (_req, _p, deps) => ({
-      status: 200,
-      json: deps.timelines.list().map((t) => ({ tenant_id: t.ttid.tenantId, timeline_id: t.ttid.timelineId })),
-    }),
+    handler: async (req, _p, deps) => {
+      permit(req, null);
+      return {
+        status: 200,
+        json: deps.timelines.list().map((t) => ({ tenant_id: t.ttid.tenantId, timeline_id: t.ttid.timelineId })),
+      };
+    },
   },
   {
     method: 'GET',
     pattern: new RegExp(`^/v1/tenant/${SEG}/timeline/${SEG}$`),
-    handler: async (_req, params, deps) => ({ status: 200, json: timelineStatus(requireTimeline(deps, ttidFrom(params))) }),
+    handler: async (req, params, deps) => {
+      const ttid = ttidFrom(params);
+      permit(req, ttid.tenantId);
+      return { status: 200, json: timelineStatus(requireTimeline(deps, ttid)) };
+    },
   },
   {
     method: 'DELETE',
     pattern: new RegExp(`^/v1/tenant/${SEG}/timeline/${SEG}$`),
     handler: async (req, params, deps) => {
       const ttid = ttidFrom(params);
+      permit(req, ttid.tenantId);
       onlyLocal(req);
       noBody(req);
       const r = await deps.timelines.delete(ttid);
@@ -230,6 +263,7 @@ const routes: Route[] = [
     handler: async (req, params, deps) => {
       const [tenantId] = params;
       if (!isHexId(tenantId)) throw new HttpError(400, `failed to parse tenant_id: '${tenantId}'`);
+      permit(req, tenantId.toLowerCase());
       onlyLocal(req);
       noBody(req);
       const out: Record<string, JsonValue> = {};
@@ -245,8 +279,10 @@ const routes: Route[] = [
     method: 'PUT',
     pattern: new RegExp(`^/v1/tenant/${SEG}/timeline/${SEG}/membership$`),
     handler: async (req, params, deps) => {
-      // Neon's order: path ids, permission (no auth yet), timeline, body, membership, switch.
-      const tl = requireTimeline(deps, ttidFrom(params));
+      // Neon's order: path ids, permission, timeline, body, membership, switch.
+      const ttid = ttidFrom(params);
+      permit(req, ttid.tenantId);
+      const tl = requireTimeline(deps, ttid);
       const mconf = parseMconf(jsonBody(req), 'body');
       const r = await membershipCall(() => deps.timelines.membershipSwitch(tl, mconf));
       return {
@@ -265,6 +301,7 @@ const routes: Route[] = [
     pattern: new RegExp(`^/v1/tenant/${SEG}/timeline/${SEG}/exclude$`),
     handler: async (req, params, deps) => {
       const ttid = ttidFrom(params);
+      permit(req, ttid.tenantId);
       const mconf = parseMconf(jsonBody(req), 'body');
       return { status: 200, json: await membershipCall(() => deps.timelines.exclude(ttid, mconf)) };
     },
@@ -274,6 +311,7 @@ const routes: Route[] = [
     method: 'PUT',
     pattern: /^\/v1\/failpoints$/,
     handler: async (req) => {
+      permit(req, null);
       if (!failpointsEnabled) throw new HttpError(404, 'NotFound: failpoints are disabled');
       const body = parseJsonBigintSafe(req.body) as unknown;
       if (!Array.isArray(body)) throw new HttpError(400, 'body must be a list of {"name", "actions"}');
@@ -290,7 +328,8 @@ const routes: Route[] = [
   {
     method: 'POST',
     pattern: new RegExp(`^/v1/tenant/${SEG}/timeline/${SEG}/checkpoint$`),
-    handler: async (_req, params, deps) => {
+    handler: async (req, params, deps) => {
+      permit(req, null); // safekeeperdata only, checked before the ids as in Neon
       await requireTimeline(deps, ttidFrom(params)).checkpoint();
       return { status: 200, json: null };
     },
@@ -300,6 +339,7 @@ const routes: Route[] = [
     pattern: new RegExp(`^/v1/tenant/${SEG}/timeline/${SEG}/term_bump$`),
     handler: async (req, params, deps) => {
       const ttid = ttidFrom(params);
+      permit(req, ttid.tenantId);
       const body = jsonBody(req);
       const term = body.term === undefined || body.term === null ? undefined : u64Field(body, 'term', true);
       const tl = requireTimeline(deps, ttid);

@@ -1,8 +1,11 @@
-// node:http around the route table: bodies read whole (they are tiny), errors
-// as {"msg": …}, x-request-id echoed or minted on every response.
+// node:http around the route table: the bearer token checked first (when
+// --http-auth-public-key-path is set), then bodies read whole (they are tiny),
+// errors as {"msg": …}, x-request-id echoed or minted on every response.
 
 import http from 'node:http';
-import { randomUUID } from 'node:crypto';
+import { randomUUID, type KeyObject } from 'node:crypto';
+import { checkBearer, redactUrl } from '../auth/bearer.js';
+import type { Claims } from '../auth/jwt.js';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log.js';
 import { toJsonText } from './json.js';
@@ -10,10 +13,18 @@ import { HttpError, route, type ApiDeps, type ApiResponse } from './routes.js';
 
 const MAX_BODY = 1 << 20;
 
+/** Neon's exemptions from auth, compared with the whole request target: `/v1/status?x` needs a token. */
+const OPEN_URIS = new Set(['/v1/status', '/metrics']);
+
 export class HttpApiServer {
   private server: http.Server | null = null;
 
-  constructor(private readonly deps: ApiDeps, private readonly logger: Logger) {}
+  constructor(
+    private readonly deps: ApiDeps,
+    private readonly logger: Logger,
+    /** Keys of --http-auth-public-key-path; null: no auth. */
+    private readonly authKeys: readonly KeyObject[] | null = null,
+  ) {}
 
   async listen(host: string, port: number): Promise<AddressInfo> {
     const server = http.createServer((req, res) => void this.handle(req, res));
@@ -41,13 +52,19 @@ export class HttpApiServer {
     const requestId = (req.headers['x-request-id'] as string | undefined) ?? randomUUID();
     let response: ApiResponse;
     try {
+      // Before the body is read: nothing is buffered for a client without a valid token.
+      const claims = this.authenticate(req);
       const body = await readBody(req);
       const url = new URL(req.url ?? '/', 'http://localhost');
-      response = await route({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, body }, this.deps);
+      response = await route({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, body, claims }, this.deps);
     } catch (err) {
       const status = err instanceof HttpError ? err.status : 500;
       const msg = err instanceof Error ? err.message : String(err);
-      if (status >= 500) this.logger.error({ method: req.method, url: req.url, err: msg }, 'HTTP request failed');
+      if (status >= 500) this.logger.error({ method: req.method, url: redactUrl(req.url), err: msg }, 'HTTP request failed');
+      if (status === 401 || status === 403) {
+        const peer = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+        this.logger.warn({ peer, method: req.method, url: redactUrl(req.url), reason: (err as HttpError).reason ?? msg }, 'HTTP request refused');
+      }
       response = { status, json: { msg } };
     }
     res.setHeader('x-request-id', requestId);
@@ -58,6 +75,14 @@ export class HttpApiServer {
       res.writeHead(response.status, { 'content-type': response.contentType });
       res.end(response.text);
     }
+  }
+
+  /** The token's claims; null when auth is off or the URI is exempt. Throws 401/403. */
+  private authenticate(req: http.IncomingMessage): Claims | null {
+    if (!this.authKeys || OPEN_URIS.has(req.url ?? '')) return null;
+    const r = checkBearer(req.headers.authorization, this.authKeys, Math.floor(Date.now() / 1000));
+    if (!r.ok) throw new HttpError(r.status, r.msg, r.reason);
+    return r.claims;
   }
 }
 

@@ -3,12 +3,14 @@
 // goes to its endpoint module (START_WAL_PUSH: ../receive/start-wal-push.ts)
 // and takes the socket over.
 
+import { permissionError } from '../auth/permission.js';
 import type { Ttid } from '../ids.js';
 import { formatLsn } from '../lsn.js';
 import type { CountedQuery } from '../metrics.js';
 import { startWalPush } from '../receive/start-wal-push.js';
 import { ReplicationRefused, startReplication } from '../send/start-replication.js';
 import { SqlState, int4Field, textField, type SafekeeperQuery } from '../wire/index.js';
+import { AUTH_ERROR_MESSAGE } from './auth.js';
 import type { Client } from './client.js';
 
 /** A query error that keeps the connection usable (ErrorResponse + ReadyForQuery). */
@@ -39,6 +41,8 @@ export async function runCommand(client: Client, query: SafekeeperQuery, simple:
   try {
     if (query.kind === 'set_datestyle') {
       out.commandComplete('SELECT 1');
+    } else if (refusedByToken(client)) {
+      throw new QueryError(AUTH_ERROR_MESSAGE);
     } else if (query.kind === 'show') {
       // What PostgreSQL 15 answers; pg_receivewal asks before anything else.
       out
@@ -72,7 +76,7 @@ export async function runCommand(client: Client, query: SafekeeperQuery, simple:
     }
   } catch (err) {
     const e = err instanceof QueryError ? err : new QueryError(err instanceof Error ? err.message : String(err));
-    client.logger.info({ err: e.message }, 'query failed');
+    if (e.message !== AUTH_ERROR_MESSAGE) client.logger.info({ err: e.message }, 'query failed');
     out.errorResponse(e.message, e.sqlState);
   } finally {
     if (counted && finished) m?.pgQueriesFinished.inc({ query: counted });
@@ -80,6 +84,17 @@ export async function runCommand(client: Client, query: SafekeeperQuery, simple:
   if (simple) out.readyForQuery('I');
   client.send(out);
   return true;
+}
+
+/**
+ * Whether the token forbids this client's commands (all but SET datestyle). Checked before
+ * anything is looked up, so a refusal says nothing about what exists; the reason is logged.
+ */
+function refusedByToken(client: Client): boolean {
+  if (!client.claims) return false;
+  const reason = permissionError(client.claims, client.ttid.tenantId ?? null);
+  if (reason) client.logger.warn({ peer: client.peer, reason }, 'command refused by the token');
+  return reason !== null;
 }
 
 function requireTtid(client: Client): Ttid {

@@ -4,6 +4,7 @@
 
 import net from 'node:net';
 import { ClientConnection, SOCKET_READ_TIMEOUT_MS } from './client.js';
+import type { ListenerAuth } from './auth.js';
 import type { ServerDeps } from './deps.js';
 import type { Conn } from '../transport.js';
 
@@ -16,8 +17,9 @@ export class PgServer {
 
   constructor(private readonly deps: ServerDeps) {}
 
-  async listen(host: string, port: number): Promise<net.AddressInfo> {
-    const server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+  /** A listener; with `auth`, its clients log in with a JWT (./auth.ts). */
+  async listen(host: string, port: number, auth: ListenerAuth | null = null): Promise<net.AddressInfo> {
+    const server = net.createServer({ noDelay: true }, (socket) => this.accept(socket, auth));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {
@@ -41,7 +43,7 @@ export class PgServer {
   }
 
   /** A new connection: conn_id, timeouts, and the query phase (./client.ts). */
-  accept(socket: Conn): void {
+  accept(socket: Conn, auth: ListenerAuth | null = null): void {
     if (!this.accepting) {
       socket.destroy();
       return;
@@ -52,6 +54,6 @@ export class PgServer {
     socket.setTimeout(SOCKET_READ_TIMEOUT_MS);
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
-    new ClientConnection(this.deps, socket, connId, () => this.sockets.delete(socket));
+    new ClientConnection(this.deps, socket, connId, () => this.sockets.delete(socket), auth);
   }
 }

@@ -25,13 +25,18 @@ export interface FrameReaderOptions {
 
 export class FrameReader {
   private readonly queue = new ChunkQueue();
-  private readonly maxMessageLength: number;
+  private maxMessageLength: number;
   private currentPhase: FramePhase = 'startup';
   /** Once framing failed the stream position is lost: every later call fails the same way. */
   private failure: WireError | undefined;
 
   constructor(options: FrameReaderOptions = {}) {
     this.maxMessageLength = options.maxMessageLength ?? DEFAULT_MAX_MESSAGE_LENGTH;
+  }
+
+  /** Changes the cap on later messages' length words (tighter while a client is unauthenticated). */
+  limitMessageLength(max: number): void {
+    this.maxMessageLength = max;
   }
 
   get phase(): FramePhase {

@@ -75,6 +75,16 @@ export interface QueryResult {
   commandTag: string | null;
 }
 
+function startupParams(params: StartupParams): Record<string, string> {
+  const p: Record<string, string> = { user: 'test', database: 'replication' };
+  const options =
+    params.options ??
+    [params.timelineId && `timeline_id=${params.timelineId}`, params.tenantId && `tenant_id=${params.tenantId}`].filter(Boolean).join(' ');
+  if (options) p.options = `-c ${options}`;
+  if (params.applicationName) p.application_name = params.applicationName;
+  return p;
+}
+
 export class RawClient {
   /** Every backend message received, in order. */
   readonly received: BackendMessage[] = [];
@@ -209,15 +219,7 @@ export class RawClient {
 
   /** StartupMessage; resolves with everything up to ReadyForQuery, throws ServerError on an ErrorResponse. */
   async startup(params: StartupParams = {}): Promise<BackendMessage[]> {
-    const p: Record<string, string> = { user: 'test', database: 'replication' };
-    const options =
-      params.options ??
-      [params.timelineId && `timeline_id=${params.timelineId}`, params.tenantId && `tenant_id=${params.tenantId}`]
-        .filter(Boolean)
-        .join(' ');
-    if (options) p.options = `-c ${options}`;
-    if (params.applicationName) p.application_name = params.applicationName;
-    this.write(new FrontendSerializer().startupMessage(p).flush());
+    this.write(new FrontendSerializer().startupMessage(startupParams(params)).flush());
     const got: BackendMessage[] = [];
     for (;;) {
       const m = await this.next();
@@ -225,6 +227,29 @@ export class RawClient {
       if (m.kind === 'error') throw new ServerError(errorInfo(m));
       if (m.kind === 'readyForQuery') return got;
     }
+  }
+
+  /**
+   * Startup on a listener with JWT auth: expects AuthenticationCleartextPassword, answers with
+   * `token` as the password, then everything up to ReadyForQuery; throws ServerError on refusal.
+   */
+  async login(params: StartupParams, token: string): Promise<BackendMessage[]> {
+    const ask = await this.startupUntilAuthRequest(params);
+    if (ask.kind !== 'authentication' || ask.code !== 3) throw new Error(`expected AuthenticationCleartextPassword, got ${ask.kind}`);
+    this.write(new FrontendSerializer().passwordMessage(token).flush());
+    const got: BackendMessage[] = [];
+    for (;;) {
+      const m = await this.next();
+      got.push(m);
+      if (m.kind === 'error') throw new ServerError(errorInfo(m));
+      if (m.kind === 'readyForQuery') return got;
+    }
+  }
+
+  /** Sends the startup packet and returns the server's first answer. */
+  async startupUntilAuthRequest(params: StartupParams = {}): Promise<BackendMessage> {
+    this.write(new FrontendSerializer().startupMessage(startupParams(params)).flush());
+    return this.next();
   }
 
   /** One simple query: everything up to ReadyForQuery (an ErrorResponse is returned, not thrown). */

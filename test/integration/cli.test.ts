@@ -5,7 +5,8 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { formatLsn, parseLsn } from '../../src/lsn.js';
 import { parseJsonBigintSafe } from '../../src/http/json.js';
@@ -110,14 +111,21 @@ describe('arguments', () => {
     assert.equal(r.stderr.trim(), 'safekeeper: --id needs a value <U64>');
   });
 
-  test('--pg-auth-public-key-path is refused (JWT is not implemented): exit 2, before touching the data dir', async () => {
+  test('an auth key path that is missing, empty of keys, or not Ed25519 stops startup before the data dir is touched', async () => {
     const dir = await dataDir();
-    const r = await runCli(['-D', dir, '--id', '1', ...LISTEN, '--pg-auth-public-key-path', '/x']);
-    assert.equal(r.code, 2);
-    assert.equal(
-      r.stderr.trim(),
-      'safekeeper: --pg-auth-public-key-path: JWT authentication is not implemented in safekeeper-ts yet; refusing to start without it',
-    );
+    const missing = await runCli(['-D', dir, '--id', '1', ...LISTEN, '--pg-auth-public-key-path', 'no-such-key.pem']);
+    assert.equal(missing.code, 1);
+    // A relative path is read from the data dir, as Neon reads it after changing into that dir.
+    assert.match(missing.stderr, new RegExp(`^safekeeper: --pg-auth-public-key-path: ENOENT.*${path.join(dir, 'no-such-key.pem')}`));
+    const keyDir = path.join(dir, 'keys');
+    await mkdir(keyDir);
+    const empty = await runCli(['-D', dir, '--id', '1', ...LISTEN, '--http-auth-public-key-path', keyDir]);
+    assert.equal(empty.code, 1);
+    assert.match(empty.stderr, /--http-auth-public-key-path: .*Configured for JWT auth with zero decoding keys/);
+    await writeFile(path.join(keyDir, 'rsa.pem'), generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }));
+    const rsa = await runCli(['-D', dir, '--id', '1', ...LISTEN, '--pg-tenant-only-auth-public-key-path', keyDir]);
+    assert.equal(rsa.code, 1);
+    assert.match(rsa.stderr, /--pg-tenant-only-auth-public-key-path: .*rsa\.pem: a rsa key; only Ed25519 keys are accepted/);
     await assert.rejects(readFile(path.join(dir, 'safekeeper.id')), { code: 'ENOENT' });
   });
 

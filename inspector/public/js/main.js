@@ -10,6 +10,10 @@ import { View } from './view.js';
 /** While paused, messages wait here; past this many we stop buffering and ask for a fresh snapshot on resume. */
 const PAUSE_BUFFER_MAX = 20_000;
 
+// A token given as ?token= is now an HttpOnly cookie (the server set it with this page), which the
+// browser sends with the WebSocket too: keep it out of the address bar and the history.
+if (new URLSearchParams(location.search).has('token')) history.replaceState(null, '', location.pathname + location.hash);
+
 const $ = (id) => document.getElementById(id);
 const model = new Model();
 const view = new View(model, {
