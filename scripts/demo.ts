@@ -4,16 +4,22 @@
 //
 //   npm run demo                          inspector on http://127.0.0.1:7680/
 //   npm run demo -- --inspector 0.0.0.0:8080
+//   npm run demo -- --auth                JWT auth on: computes log in with tenant tokens,
+//                                         the inspector URL carries a safekeeperdata token
 //
 // The safekeeper runs from source (through tsx, no build needed) in its own
 // process group, so Ctrl-C reaches only this script, which then winds down in
 // order: computes say goodbye first (their connections close cleanly, visible
 // in the page), then the safekeeper gets SIGTERM, then the temp data dir goes.
 
+import { createPrivateKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { mintJwt } from '../src/auth/jwt.js';
+import { writeKeyPair } from '../src/auth/keys.js';
 import { MemoryWalLog, Proposer, WalGenerator, type ElectionInfo } from '../src/client/index.js';
 import { launchSafekeeper, type SafekeeperProcess } from '../src/launcher.js';
 import { formatLsn, type Lsn } from '../src/lsn.js';
@@ -56,13 +62,17 @@ const PROTO: 2 | 3 | undefined = (() => {
   return Number(v) as 2 | 3;
 })();
 
+/** --auth: keys in the temp data dir, tokens minted here (the control plane's job in a real deployment). */
+const AUTH = process.argv.slice(2).includes('--auth');
+let mint: ((claims: { scope: string; tenant_id?: string }) => string) | null = null;
+
 function inspectorAddress(): string {
   const args = process.argv.slice(2);
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--inspector' && args[i + 1]) return args[i + 1]!;
     if (args[i]!.startsWith('--inspector=')) return args[i]!.slice('--inspector='.length);
     if (args[i] === '-h' || args[i] === '--help') {
-      console.log('usage: npm run demo [-- --inspector HOST:PORT] [--proto 2|3]   (default 127.0.0.1:7680; computes mix v2 and v3)');
+      console.log('usage: npm run demo [-- --inspector HOST:PORT] [--proto 2|3] [--auth]   (default 127.0.0.1:7680; computes mix v2 and v3)');
       process.exit(0);
     }
   }
@@ -72,7 +82,15 @@ function inspectorAddress(): string {
 // ---------------------------------------------------------------- safekeeper
 
 function startSafekeeper(datadir: string, inspector: string): Promise<SafekeeperProcess> {
+  let extraArgs: string[] = [];
+  if (AUTH) {
+    const keys = writeKeyPair(path.join(datadir, 'keys'));
+    const privateKey = createPrivateKey(readFileSync(keys.privateKey));
+    mint = (claims) => mintJwt(claims, privateKey);
+    extraArgs = ['--pg-auth-public-key-path', keys.publicKey, '--http-auth-public-key-path', keys.publicKey];
+  }
   return launchSafekeeper({
+    extraArgs,
     cli: path.join(repo, 'src', 'cli.ts'),
     fromSource: true,
     cwd: repo,
@@ -119,6 +137,7 @@ function newProposer(c: Compute, pg: string, fresh: boolean): Proposer {
     connectionTimeoutMs: 5000,
     // Old and current computes side by side: the inspector shows each connection's version.
     protocolVersion: PROTO ?? (Math.random() < 0.5 ? 3 : 2),
+    ...(mint ? { password: mint({ scope: 'tenant', tenant_id: c.tenantId }) } : {}),
   });
   c.live.add(p);
   return p;
@@ -237,9 +256,11 @@ async function main(): Promise<void> {
   ];
 
   const host = sk.inspector!.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '127.0.0.1:');
+  const query = mint ? `?token=${mint({ scope: 'safekeeperdata' })}` : '';
   console.log('');
   console.log(`  ${bold('safekeeper-ts demo')}`);
-  console.log(`  inspector   ${bold(cyan(`http://${host}/`))}   ${dim('<- open this in a browser')}`);
+  console.log(`  inspector   ${bold(cyan(`http://${host}/${query}`))}   ${dim('<- open this in a browser')}`);
+  if (mint) console.log(`  auth        ${dim('JWT on the Postgres and HTTP ports; each compute logs in with a token for its tenant')}`);
   console.log(`  safekeeper  ${dim(`pg ${sk.listenPg} · http ${sk.listenHttp} · data ${datadir} (removed on exit)`)}`);
   console.log(`  computes    ${dim(computes.map((c) => `${c.name} → ${c.tenantId.slice(0, 8)}…/${c.timelineId.slice(0, 8)}…`).join(', '))}`);
   console.log(`  ${dim('Ctrl-C stops everything.')}`);

@@ -33,6 +33,9 @@ export interface Claims {
   tenantId: string | null;
 }
 
+/** The one message a refused Postgres client sees, as in Neon (SQLSTATE XX000); the reason goes to the log. */
+export const AUTH_ERROR_MESSAGE = 'JWT authentication error';
+
 /** Why a token was refused (for the log; the wire only ever says `JWT authentication error`). */
 export class JwtError extends Error {}
 

@@ -145,6 +145,8 @@ export interface ProposerEvents {
   vote: (sk: SafekeeperInfo, vote: VoteResponse) => void;
   /** An AppendResponse arrived. */
   response: (sk: SafekeeperInfo, response: AppendResponse) => void;
+  /** A connection to a safekeeper failed or was refused; the proposer reconnects, as the walproposer does. */
+  disconnected: (sk: SafekeeperInfo, err: ConnectionError | ServerError) => void;
 }
 
 class Slot {
@@ -488,6 +490,7 @@ export class Proposer {
     const quiet = err instanceof ConnectionError && err.kind === 'connect';
     const level = quiet ? 'debug' : 'warn';
     this.log[level]({ sk: slot.address, state: slot.state, error: err.message }, `connection to safekeeper ${slot.address} failed`);
+    this.emitter.emit('disconnected', this.info(slot), err);
     // Readable while voting/idle means EOF: the C code resets (reconnects) at once.
     const reconnectNow = (slot.state === 'voting' || slot.state === 'idle') && !(err instanceof ServerError);
     this.shutdown(slot, err);

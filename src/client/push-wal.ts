@@ -7,6 +7,8 @@ import { formatLsn, type Lsn } from '../lsn.js';
 import { openSegmentForRead, scanEndOfWal } from '../storage/wal-scan.js';
 import { pgMajorOf } from '../storage/wal-format.js';
 import { Proposer, type ClientLogger } from './proposer.js';
+import { AUTH_ERROR_MESSAGE } from '../auth/jwt.js';
+import { ConnectionError, ServerError } from './errors.js';
 import { timelineStatus } from './timeline-status.js';
 import { MemoryWalLog } from './wal-source.js';
 
@@ -60,8 +62,16 @@ export async function pushWal(o: PushWalOptions): Promise<PushWalResult> {
     logger: o.logger,
     password: o.password,
   });
+  // A one-shot push gives up where the walproposer would retry forever: a token the safekeepers refuse.
+  const refused = new Promise<never>((_, reject) => {
+    proposer.on('disconnected', (sk, err) => {
+      if (err instanceof ServerError && err.message.includes(AUTH_ERROR_MESSAGE)) reject(new Error(`safekeeper ${sk.address} refused the token: ${err.message}`));
+      if (err instanceof ConnectionError && /requires a password/.test(err.message)) reject(err);
+    });
+  });
+  refused.catch(() => undefined);
   try {
-    const elected = await proposer.start();
+    const elected = await Promise.race([proposer.start(), refused]);
     if (elected.epochStartLsn !== o.startLsn) {
       throw new Error(`the safekeepers' WAL ends at ${formatLsn(elected.epochStartLsn)}, not at --start-lsn ${formatLsn(o.startLsn)}`);
     }

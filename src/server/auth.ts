@@ -7,15 +7,14 @@
 import type { KeyObject } from 'node:crypto';
 import { JwtError, MAX_TOKEN_BYTES, verifyJwt, type Claims } from '../auth/jwt.js';
 
+export { AUTH_ERROR_MESSAGE } from '../auth/jwt.js';
+
 export interface ListenerAuth {
   /** Keys tokens are verified with; the first that verifies wins. */
   keys: readonly KeyObject[];
   /** The tenant-only listener: only `tenant`-scoped tokens log in. */
   tenantOnly: boolean;
 }
-
-/** The one message a refused client sees, as in Neon (SQLSTATE XX000); the reason goes to the log. */
-export const AUTH_ERROR_MESSAGE = 'JWT authentication error';
 
 /**
  * Longest PasswordMessage read while authenticating: the token, its NUL and the 4-byte length.

@@ -10,6 +10,8 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createPrivateKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { chartDefOf } from '../../inspector/chart-def.js';
 import type { ChartDef } from '../../inspector/protocol.js';
@@ -24,7 +26,9 @@ import {
   launchChromium,
   testOutputPath,
 } from '../helpers/browser.js';
-import { removeDir, startServer, stopServer, type ServerProcess } from '../helpers/server-process.js';
+import { removeDir, startServer, stopServer, tempDataDir, type ServerProcess } from '../helpers/server-process.js';
+import { mintJwt } from '../../src/auth/jwt.js';
+import { writeKeyPair } from '../../src/auth/keys.js';
 
 // Functions handed to page.evaluate run in the browser; the project compiles without DOM types.
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -336,6 +340,57 @@ describe('inspector page in Chromium', { skip }, () => {
         await stopServer(sk);
         await removeDir(sk.datadir);
       }
+    }
+  });
+
+  test('auth on: without a token the page is refused; with ?token= it loads, drops the token from the address bar, and shows a connection that logged in with a tenant token', async () => {
+    let sk: ServerProcess | undefined;
+    let page: Page | undefined;
+    let p: Proposer | undefined;
+    const keyDir = await tempDataDir('sk-browser-keys-');
+    try {
+      const { privateKey, publicKey } = writeKeyPair(keyDir);
+      const priv = createPrivateKey(readFileSync(privateKey));
+      sk = await startServer({ noSync: true, extraArgs: ['--inspector', '127.0.0.1:0', '--http-auth-public-key-path', publicKey, '--pg-auth-public-key-path', publicKey] });
+      const base = `http://127.0.0.1:${sk.inspectorPort}/`;
+      page = await browser.newPage({ viewport: VIEWPORT });
+      const errors = collectPageErrors(page);
+      const refused = await page.goto(base);
+      assert.equal(refused?.status(), 401);
+      assert.match((await page.textContent('body')) ?? '', /missing authorization header/);
+
+      const token = mintJwt({ scope: 'safekeeperdata' }, priv);
+      await page.goto(`${base}?token=${token}`);
+      await page.waitForSelector('#ws-status[data-status="open"]');
+      assert.equal(page.url(), base, 'the token left the address bar');
+
+      p = new Proposer({
+        safekeepers: [`127.0.0.1:${sk.pgPort}`],
+        tenantId: T2,
+        timelineId: TL2,
+        systemId: 0n,
+        wal: new MemoryWalLog(START),
+        password: mintJwt({ scope: 'tenant', tenant_id: T2 }, priv),
+      });
+      await p.start();
+      const gen = new WalGenerator({ startLsn: START });
+      p.appendWal(gen.generate(64 * 1024));
+      await p.waitForCommit(gen.lsn);
+      const conn = card('conn-1');
+      await eventually(async () => (await page!.textContent(`${conn} .m-flush dd`)) === formatLsn(gen.lsn), 'the authenticated connection on the page');
+      // A reload goes on with the cookie alone.
+      await page.reload();
+      await page.waitForSelector('#ws-status[data-status="open"]');
+      // The refused first load (and the favicon it asked for) are the only failed requests.
+      assert.deepEqual(errors.filter((e) => !/status of 401/.test(e)), []);
+    } finally {
+      await p?.stop().catch(() => undefined);
+      await page?.close().catch(() => undefined);
+      if (sk) {
+        await stopServer(sk);
+        await removeDir(sk.datadir);
+      }
+      await removeDir(keyDir);
     }
   });
 });
