@@ -313,6 +313,47 @@ describe('HTTP API', () => {
   });
 });
 
+describe('HTTP API: every route Neon protects', () => {
+  test('no header 401; another tenant 403; a tenant token on a safekeeperdata-only route 403; the right token passes', async () => {
+    const spare = randomId();
+    const spareTl = randomId();
+    const mconf = '{"generation":1,"members":[{"id":1,"host":"127.0.0.1","pg_port":1}],"new_members":null}';
+    // [method, path, body, who may: 'tenant' (of `spare`) or 'sk']
+    const routes: Array<[string, string, string | undefined, 'tenant' | 'sk']> = [
+      ['GET', '/v1/status?probe=1', undefined, 'sk'],
+      ['GET', '/v1/tenant/timeline', undefined, 'sk'],
+      ['POST', '/v1/tenant/timeline', `{"tenant_id":"${spare}","timeline_id":"${spareTl}","pg_version":150000,"commit_lsn":"0/1000028"}`, 'tenant'],
+      ['GET', `/v1/tenant/${spare}/timeline/${spareTl}`, undefined, 'tenant'],
+      ['POST', `/v1/tenant/${spare}/timeline/${spareTl}/term_bump`, '{}', 'tenant'],
+      ['POST', `/v1/tenant/${spare}/timeline/${spareTl}/checkpoint`, undefined, 'sk'],
+      ['PUT', `/v1/tenant/${spare}/timeline/${spareTl}/membership`, mconf, 'tenant'],
+      ['PUT', `/v1/tenant/${spare}/timeline/${randomId()}/exclude`, mconf, 'tenant'],
+      ['PUT', '/v1/failpoints', '[]', 'sk'],
+      ['DELETE', `/v1/tenant/${spare}/timeline/${spareTl}`, undefined, 'tenant'],
+      ['DELETE', `/v1/tenant/${spare}`, undefined, 'tenant'],
+    ];
+    const call = async (method: string, p: string, body: string | undefined, token: string | null) => {
+      const headers: Record<string, string> = token === null ? {} : { authorization: `Bearer ${use(token)}` };
+      const r = await server.http(p, { method, headers, ...(body !== undefined ? { body } : {}) });
+      const text = await r.text();
+      // Membership refusals are 403s too (Neon's); only the auth refusal says this.
+      return r.status === 403 && !text.includes('Forbidden: JWT authentication error') ? `${r.status} ${text}` : r.status;
+    };
+    const h = httpKey.privateKey;
+    for (const [method, p, body, who] of routes) {
+      const what = `${method} ${p}`;
+      assert.equal(await call(method, p, body, null), 401, what);
+      assert.equal(await call(method, p, body, tenantToken(OTHER_TENANT, h)), 403, what);
+      assert.equal(await call(method, p, body, sign({ scope: 'admin' }, h)), 403, what);
+      if (who === 'sk') assert.equal(await call(method, p, body, tenantToken(spare, h)), 403, `${what}: safekeeperdata only`);
+      const right = who === 'sk' ? skData(h) : tenantToken(spare, h);
+      const status = await call(method, p, body, right);
+      assert.ok(status !== 401 && status !== 403, `${what} with the right token: ${status}`);
+      if (what.includes('/exclude')) assert.match(String(status), /^403 .*Forbidden/, 'exclude got past auth to its own refusal');
+    }
+  });
+});
+
 describe('inspector', () => {
   const base = () => `http://127.0.0.1:${server.inspectorPort}`;
 

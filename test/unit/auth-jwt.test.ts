@@ -7,6 +7,8 @@ import path from 'node:path';
 import { JwtError, MAX_TOKEN_BYTES, mintJwt, verifyJwt } from '../../src/auth/jwt.js';
 import { loadPublicKeys } from '../../src/auth/keys.js';
 import { permissionError } from '../../src/auth/permission.js';
+import { checkBearer, redactUrl } from '../../src/auth/bearer.js';
+import { authenticate } from '../../src/server/auth.js';
 
 const NOW = 1_800_000_000;
 const TENANT = '3d1f7595b468230304e0b73cecbcb081';
@@ -97,5 +99,49 @@ describe('loadPublicKeys', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('authenticate (the PasswordMessage at login)', () => {
+  const auth = { keys: [mine.publicKey], tenantOnly: false };
+  const body = (token: string | Buffer) => Buffer.concat([typeof token === 'string' ? Buffer.from(token) : token, Buffer.from([0])]);
+  const reason = (r: ReturnType<typeof authenticate>) => ('reason' in r ? r.reason : null);
+
+  test('drops the last byte, needs UTF-8, then the token rules and the listener scope', () => {
+    const sk = mintJwt({ scope: 'safekeeperdata' }, mine.privateKey);
+    assert.deepEqual(authenticate(body(sk), auth, NOW), { claims: { scope: 'safekeeperdata', tenantId: null } });
+    // Neon drops the last byte whatever it is.
+    assert.deepEqual(authenticate(Buffer.from(sk + 'X'), auth, NOW), { claims: { scope: 'safekeeperdata', tenantId: null } });
+    assert.equal(reason(authenticate(Buffer.alloc(0), auth, NOW)), 'empty password message');
+    assert.equal(reason(authenticate(body(Buffer.from([0xff, 0xfe])), auth, NOW)), 'jwt response is not UTF-8');
+    assert.equal(reason(authenticate(body(sk), { ...auth, tenantOnly: true }, NOW)), 'passed JWT token is for full access, but only tenant scope is allowed');
+    assert.equal(reason(authenticate(body(mintJwt({ scope: 'tenant' }, mine.privateKey)), auth, NOW)), 'jwt token scope is Tenant, but tenant id is missing');
+    const t = mintJwt({ scope: 'tenant', tenant_id: TENANT }, mine.privateKey);
+    assert.deepEqual(authenticate(body(t), { ...auth, tenantOnly: true }, NOW), { claims: { scope: 'tenant', tenantId: TENANT } });
+    // Scopes Neon refuses log in on the main listener; every command is then refused (dispatch).
+    assert.deepEqual(authenticate(body(mintJwt({ scope: 'admin' }, mine.privateKey)), auth, NOW), { claims: { scope: 'admin', tenantId: null } });
+  });
+});
+
+describe('checkBearer and redactUrl (HTTP)', () => {
+  const token = mintJwt({ scope: 'safekeeperdata' }, mine.privateKey);
+  test("Neon's header rules: 401 missing or malformed, 403 a token that does not verify", () => {
+    const keys = [mine.publicKey];
+    assert.deepEqual(checkBearer(`Bearer ${token}`, keys, NOW), { ok: true, claims: { scope: 'safekeeperdata', tenantId: null } });
+    const status = (h: string | undefined) => {
+      const r = checkBearer(h, keys, NOW);
+      return r.ok ? 200 : `${r.status} ${r.msg}`;
+    };
+    assert.equal(status(undefined), '401 Unauthorized: missing authorization header');
+    for (const h of ['', 'Bearer', `bearer ${token}`, `Basic ${token}`, `Bearer ${token}\u00e9`]) assert.equal(status(h), '401 Unauthorized: malformed authorization header', JSON.stringify(h));
+    assert.equal(status(`Bearer  ${token}`), '403 Forbidden: JWT authentication error', 'a second space is part of the token');
+    assert.equal(status(`Bearer ${mintJwt({ scope: 'safekeeperdata' }, other.privateKey)}`), '403 Forbidden: JWT authentication error');
+  });
+
+  test('redactUrl hides a token parameter and keeps the rest', () => {
+    assert.equal(redactUrl(`/ws?format=statelyai&token=${token}`), '/ws?format=statelyai&token=REDACTED');
+    assert.equal(redactUrl('/stats'), '/stats');
+    assert.equal(redactUrl('/v1/status?x=1'), '/v1/status?x=1');
+    assert.equal(redactUrl(undefined), '/');
   });
 });
