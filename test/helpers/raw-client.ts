@@ -220,6 +220,11 @@ export class RawClient {
   /** StartupMessage; resolves with everything up to ReadyForQuery, throws ServerError on an ErrorResponse. */
   async startup(params: StartupParams = {}): Promise<BackendMessage[]> {
     this.write(new FrontendSerializer().startupMessage(startupParams(params)).flush());
+    return this.untilReady();
+  }
+
+  /** Everything up to ReadyForQuery; throws ServerError on an ErrorResponse. */
+  private async untilReady(): Promise<BackendMessage[]> {
     const got: BackendMessage[] = [];
     for (;;) {
       const m = await this.next();
@@ -231,19 +236,13 @@ export class RawClient {
 
   /**
    * Startup on a listener with JWT auth: expects AuthenticationCleartextPassword, answers with
-   * `token` as the password, then everything up to ReadyForQuery; throws ServerError on refusal.
+   * `token` as the password; resolves with what followed it up to ReadyForQuery, throws ServerError on refusal.
    */
   async login(params: StartupParams, token: string): Promise<BackendMessage[]> {
     const ask = await this.startupUntilAuthRequest(params);
     if (ask.kind !== 'authentication' || ask.code !== 3) throw new Error(`expected AuthenticationCleartextPassword, got ${ask.kind}`);
     this.write(new FrontendSerializer().passwordMessage(token).flush());
-    const got: BackendMessage[] = [];
-    for (;;) {
-      const m = await this.next();
-      got.push(m);
-      if (m.kind === 'error') throw new ServerError(errorInfo(m));
-      if (m.kind === 'readyForQuery') return got;
-    }
+    return this.untilReady();
   }
 
   /** Sends the startup packet and returns the server's first answer. */
