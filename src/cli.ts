@@ -8,6 +8,7 @@ import { loadPublicKeys } from './auth/keys.js';
 import { ConfigError, parseArgs, type SafekeeperConfig } from './config.js';
 import { createLogger } from './log.js';
 import { Safekeeper } from './safekeeper.js';
+import { warmUp } from './warmup.js';
 import { controlFileToJson } from './storage/control-file.js';
 import { readControlFile } from './storage/control-store.js';
 import { ensureNodeId, lockDataDir, syncDataDir } from './storage/datadir.js';
@@ -56,6 +57,10 @@ async function run(config: SafekeeperConfig): Promise<number> {
     for (const flag of config.inert) logger.warn({ flag }, `${flag} is accepted for compatibility but does nothing yet`);
     // Node has no syncfs: fsync what a previous run may have left in the page cache.
     await syncDataDir(datadir, { noSync: config.noSync });
+    if (config.warmupCommits > 0) {
+      const { seconds } = await warmUp({ commits: config.warmupCommits, logger });
+      logger.info({ commits: config.warmupCommits, seconds: Number(seconds.toFixed(2)) }, 'warm-up done');
+    }
     const sk = new Safekeeper({
       datadir,
       nodeId,

@@ -28,6 +28,8 @@ export interface SafekeeperConfig {
   walsendersKeepHorizon: boolean;
   /** Live inspector (web page + WebSocket) address; off when undefined. */
   inspector: HostPort | undefined;
+  /** Commits run through a throwaway in-process safekeeper before the listeners open (0: none). */
+  warmupCommits: number;
   /** Flags accepted for compatibility that do nothing yet, for a startup warning. */
   inert: string[];
 }
@@ -47,6 +49,8 @@ interface FlagSpec {
   inert?: boolean;
 }
 
+export const DEFAULT_WARMUP_COMMITS = 3000;
+
 const FLAGS: FlagSpec[] = [
   { names: ['-D', '--datadir'], value: 'PATH', help: 'data directory (default ./); must exist; the process works inside it' },
   { names: ['--id'], value: 'U64', help: 'node id; required on first start (written to safekeeper.id), must match it later' },
@@ -60,6 +64,7 @@ const FLAGS: FlagSpec[] = [
   { names: ['--log-format'], value: 'plain|json|test', help: 'log format on stdout (default plain)' },
   { names: ['--control-file-save-interval'], value: 'DURATION', help: 'save pending in-memory LSNs to the control file after this long (default 300s)' },
   { names: ['--inspector'], value: 'HOST:PORT', help: 'live inspector: web page at / and WebSocket at /ws on this address (off by default; e.g. 127.0.0.1:7680)' },
+  { names: ['--warmup-commits'], value: 'N', help: `before listening, compile the receive path by running N commits through a throwaway in-process safekeeper (default ${DEFAULT_WARMUP_COMMITS}; 0: off)` },
   { names: ['--walsenders-keep-horizon'], help: 'WAL removal keeps segments needed by walsenders (no WAL removal yet: no effect)' },
   { names: ['--current-thread-runtime'], help: 'accepted for compatibility; Node is single-threaded anyway' },
   { names: ['--pg-auth-public-key-path'], value: 'PATH', help: 'Ed25519 PEM public key, or a directory of them: JWT auth on --listen-pg' },
@@ -174,6 +179,8 @@ export function parseArgs(argv: string[], version = '0.0.0'): ParsedArgs {
   const pgTenantOnly = str('--listen-pg-tenant-only');
   const saveInterval = str('--control-file-save-interval');
   const inspector = str('--inspector');
+  const warmup = str('--warmup-commits');
+  if (warmup !== undefined && !/^\d{1,7}$/.test(warmup)) throw new ConfigError(`--warmup-commits: expected a number of commits, got '${warmup}'`);
   return {
     kind: 'run',
     config: {
@@ -194,6 +201,7 @@ export function parseArgs(argv: string[], version = '0.0.0'): ParsedArgs {
       controlFileSaveIntervalMs: saveInterval ? parseDuration(saveInterval, '--control-file-save-interval') : 300_000,
       walsendersKeepHorizon: values.has('--walsenders-keep-horizon'),
       inspector: inspector ? parseHostPort(inspector, '--inspector') : undefined,
+      warmupCommits: warmup !== undefined ? Number(warmup) : DEFAULT_WARMUP_COMMITS,
       inert,
     },
   };

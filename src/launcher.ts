@@ -41,6 +41,11 @@ export interface LaunchOptions {
   inspector?: string;
   /** `--no-sync`: no fsync, for throwaway data. */
   noSync?: boolean;
+  /**
+   * `--warmup-commits`: JIT warm-up before listening (src/warmup.ts). Default 0 here (tests start
+   * hundreds of servers); 'default' leaves the CLI's own default, as a deployed safekeeper runs.
+   */
+  warmupCommits?: number | 'default';
   /** More flags, appended last. */
   extraArgs?: string[];
   env?: NodeJS.ProcessEnv;
@@ -115,6 +120,7 @@ export async function launchSafekeeper(opts: LaunchOptions): Promise<SafekeeperP
     '--listen-http', opts.listenHttp ?? '127.0.0.1:0',
     ...(opts.inspector !== undefined ? ['--inspector', opts.inspector] : []),
     ...(opts.noSync ? ['--no-sync'] : []),
+    ...(opts.warmupCommits === 'default' ? [] : ['--warmup-commits', String(opts.warmupCommits ?? 0)]),
     '--log-format', 'json',
     ...(opts.extraArgs ?? []),
   ];

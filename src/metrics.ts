@@ -57,7 +57,8 @@ export class SafekeeperMetrics {
   /** Called at scrape time to move socket byte counts into safekeeper_pg_io_bytes_total. */
   private readonly ioSources = new Set<() => void>();
 
-  constructor(timelines: () => TimelineMetricsSnapshot[] = () => []) {
+  /** `processMetrics` false: no prom-client default metrics (whose event-loop monitor never stops). */
+  constructor(timelines: () => TimelineMetricsSnapshot[] = () => [], processMetrics = true) {
     const registers = [this.registry];
     this.walReceivers = new Gauge({ name: 'safekeeper_wal_receivers', help: 'Number of WAL receivers', registers });
     this.queueDepth = new Histogram({
@@ -183,7 +184,7 @@ export class SafekeeperMetrics {
       this.pgQueriesFinished.inc({ query: q }, 0);
     }
     this.registerTimelineCollector(timelines);
-    collectDefaultMetrics({ register: this.registry });
+    if (processMetrics) collectDefaultMetrics({ register: this.registry });
   }
 
   private registerTimelineCollector(timelines: () => TimelineMetricsSnapshot[]): void {

@@ -47,8 +47,11 @@ export interface SafekeeperOptions {
   fs?: StorageFs;
   clock?: Clock;
   randomBytes?: RandomBytes;
-  /** false: no Prometheus metrics (the simulation runs thousands of processes). Default true. */
-  metrics?: boolean;
+  /**
+   * false: no Prometheus metrics (the simulation runs thousands of processes); 'no-process': the
+   * safekeeper's own metrics without prom-client's process metrics (the warm-up). Default true.
+   */
+  metrics?: boolean | 'no-process';
   /** Test-only: how a timeline's WAL batches reach disk (tests make one timeline's disk slow). */
   walWritevFor?: TimelineEnv['walWritevFor'];
 }
@@ -71,7 +74,8 @@ export class Safekeeper {
     const logger = opts.logger;
     const clock = opts.clock ?? systemClock;
     this.clock = clock;
-    this.metrics = opts.metrics === false ? null : new SafekeeperMetrics(() => this.timelines.list().map((t) => t.metricsSnapshot()));
+    this.metrics =
+      opts.metrics === false ? null : new SafekeeperMetrics(() => this.timelines.list().map((t) => t.metricsSnapshot()), opts.metrics !== 'no-process');
     // Timelines spawn their registry actors under the root, which in turn needs the timelines
     // for its connection actors; the closures below only run after both exist.
     let root!: Actor<SafekeeperMachine>;

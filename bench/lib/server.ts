@@ -30,7 +30,7 @@ export async function startServer(opts: { id: number; noSync?: boolean }): Promi
   const datadir = await mkdtemp(path.join(os.tmpdir(), 'sk-bench-'));
   let sk: SafekeeperProcess;
   try {
-    sk = await launchSafekeeper({ cli: cliPath(), datadir, id: opts.id, noSync: opts.noSync });
+    sk = await launchSafekeeper({ cli: cliPath(), datadir, id: opts.id, noSync: opts.noSync, warmupCommits: 'default' });
   } catch (err) {
     await rm(datadir, { recursive: true, force: true });
     throw err;

@@ -6,7 +6,8 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { formatLsn, parseLsn } from '../../src/lsn.js';
 import { parseJsonBigintSafe } from '../../src/http/json.js';
@@ -210,6 +211,25 @@ describe('Neon compatibility flags', () => {
     const r = await runCli(['-D', '/tmp', '--id', '1', '--peer-recovery', 'maybe']);
     assert.equal(r.code, 2);
     assert.equal(r.stderr.trim(), "safekeeper: --peer-recovery: expected true or false, got 'maybe'");
+  });
+
+  test('--warmup-commits: the throwaway safekeeper runs before the listeners and leaves nothing behind', async () => {
+    const before = new Set((await readdir(os.tmpdir())).filter((n) => n.startsWith('safekeeper-warmup-')));
+    const s = await server({ noSync: true, extraArgs: ['--warmup-commits', '300'] });
+    const done = s.logs.findIndex((l) => l.msg === 'warm-up done');
+    const started = s.logs.findIndex((l) => l.msg === 'safekeeper started');
+    assert.ok(done >= 0 && done < started, 'warm-up finishes before the safekeeper starts listening');
+    assert.equal(s.logs[done]!.commits, 300);
+    // Nothing of it is visible: no timeline, no traffic in the metrics, no directory left.
+    assert.equal(await (await s.http('/v1/tenant/timeline')).text(), '[]');
+    const metrics = await (await s.http('/metrics')).text();
+    assert.match(metrics, /^safekeeper_pg_queries_received_total\{query="START_WAL_PUSH"\} 0$/m);
+    assert.match(metrics, /^safekeeper_write_wal_bytes_count 0$/m);
+    const after = (await readdir(os.tmpdir())).filter((n) => n.startsWith('safekeeper-warmup-') && !before.has(n));
+    assert.deepEqual(after, []);
+    assert.equal(await stopServer(s), 0);
+    const bad = await runCli(['-D', '/tmp', '--id', '1', '--warmup-commits', 'many']);
+    assert.deepEqual([bad.code, bad.stderr.trim()], [2, "safekeeper: --warmup-commits: expected a number of commits, got 'many'"]);
   });
 
   test('an empty --pg-auth-public-key-path means no auth, as in Neon', async () => {
