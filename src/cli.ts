@@ -58,8 +58,13 @@ async function run(config: SafekeeperConfig): Promise<number> {
     // Node has no syncfs: fsync what a previous run may have left in the page cache.
     await syncDataDir(datadir, { noSync: config.noSync });
     if (config.warmupCommits > 0) {
-      const { seconds } = await warmUp({ commits: config.warmupCommits, logger });
-      logger.info({ commits: config.warmupCommits, seconds: Number(seconds.toFixed(2)) }, 'warm-up done');
+      // Only an optimisation: a safekeeper that cannot warm up (no writable temp dir, say) still serves.
+      try {
+        const { seconds } = await warmUp({ commits: config.warmupCommits, logger });
+        logger.info({ commits: config.warmupCommits, seconds: Number(seconds.toFixed(2)) }, 'warm-up done');
+      } catch (err) {
+        logger.warn({ err: (err as Error).message }, 'warm-up failed; starting without it');
+      }
     }
     const sk = new Safekeeper({
       datadir,

@@ -23,6 +23,7 @@ export interface StartOptions {
   pgPort?: number;
   httpPort?: number;
   extraArgs?: string[];
+  env?: NodeJS.ProcessEnv;
 }
 
 export function cliPath(): string {
@@ -50,6 +51,7 @@ export async function startServer(opts: StartOptions = {}): Promise<ServerProces
     listenHttp: `127.0.0.1:${opts.httpPort ?? 0}`,
     noSync: opts.noSync,
     extraArgs: opts.extraArgs,
+    ...(opts.env ? { env: opts.env } : {}),
   });
   return { ...sk, id, http: (pathname, init) => fetch(`http://127.0.0.1:${sk.httpPort}${pathname}`, init) };
 }

@@ -228,6 +228,11 @@ describe('Neon compatibility flags', () => {
     const after = (await readdir(os.tmpdir())).filter((n) => n.startsWith('safekeeper-warmup-') && !before.has(n));
     assert.deepEqual(after, []);
     assert.equal(await stopServer(s), 0);
+    // Only an optimisation: without a usable temp dir the safekeeper starts anyway, with a warning.
+    const cold = await startServer({ noSync: true, extraArgs: ['--warmup-commits', '10'], env: { ...process.env, TMPDIR: '/nonexistent-tmp' } });
+    cleanup.push(() => killServer(cold));
+    assert.ok(cold.logs.some((l) => l.msg === 'warm-up failed; starting without it' && /nonexistent-tmp/.test(String(l.err))));
+    assert.equal((await cold.http('/v1/status')).status, 200);
     const bad = await runCli(['-D', '/tmp', '--id', '1', '--warmup-commits', 'many']);
     assert.deepEqual([bad.code, bad.stderr.trim()], [2, "safekeeper: --warmup-commits: expected a number of commits, got 'many'"]);
   });
