@@ -49,7 +49,7 @@ interface FlagSpec {
   inert?: boolean;
 }
 
-export const DEFAULT_WARMUP_COMMITS = 3000;
+export const DEFAULT_WARMUP_COMMITS = 1500;
 
 const FLAGS: FlagSpec[] = [
   { names: ['-D', '--datadir'], value: 'PATH', help: 'data directory (default ./); must exist; the process works inside it' },
