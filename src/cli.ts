@@ -58,13 +58,26 @@ async function run(config: SafekeeperConfig): Promise<number> {
     // Node has no syncfs: fsync what a previous run may have left in the page cache.
     await syncDataDir(datadir, { noSync: config.noSync });
     if (config.warmupCommits > 0) {
-      // Only an optimisation: a safekeeper that cannot warm up (no writable temp dir, say) still serves.
+      // A stop asked for during the warm-up ends it at the next commit and exits cleanly (its temp
+      // dir removed) instead of killing the process mid-way.
+      const stop = new AbortController();
+      const onSignal = (signal: NodeJS.Signals) => {
+        logger.info({ signal }, 'shutting down during the warm-up');
+        stop.abort();
+      };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
       try {
-        const { seconds } = await warmUp({ commits: config.warmupCommits, logger });
-        logger.info({ commits: config.warmupCommits, seconds: Number(seconds.toFixed(2)) }, 'warm-up done');
+        // Only an optimisation: a safekeeper that cannot warm up (no writable temp dir, say) still serves.
+        const { seconds } = await warmUp({ commits: config.warmupCommits, logger, signal: stop.signal });
+        if (!stop.signal.aborted) logger.info({ commits: config.warmupCommits, seconds: Number(seconds.toFixed(2)) }, 'warm-up done');
       } catch (err) {
         logger.warn({ err: (err as Error).message }, 'warm-up failed; starting without it');
+      } finally {
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
       }
+      if (stop.signal.aborted) return 0;
     }
     const sk = new Safekeeper({
       datadir,

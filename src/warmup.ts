@@ -27,6 +27,8 @@ export interface WarmupOptions {
   /** Commits of one small record each, the next sent once the previous is acknowledged. */
   commits: number;
   logger: Logger;
+  /** Stops the warm-up at the next commit (the throwaway safekeeper is still stopped and removed). */
+  signal?: AbortSignal;
 }
 
 const START_LSN = 0x1000028n;
@@ -45,6 +47,7 @@ export async function warmUp(opts: WarmupOptions): Promise<{ seconds: number }> 
     // Both protocol versions, as computes of either kind connect.
     const half = Math.ceil(opts.commits / 2);
     for (const [version, commits, stream] of [[2, half, STREAM_BYTES], [3, opts.commits - half, 0]] as const) {
+      if (opts.signal?.aborted) break;
       const gen = new WalGenerator({ startLsn: START_LSN, seed: version });
       const p = new Proposer({
         safekeepers: [address],
@@ -58,11 +61,11 @@ export async function warmUp(opts: WarmupOptions): Promise<{ seconds: number }> 
       });
       try {
         await p.start();
-        for (let i = 0; i < commits; i++) {
+        for (let i = 0; i < commits && !opts.signal?.aborted; i++) {
           p.appendWal(gen.generate(1, 60 + (i % 7) * 40));
           await p.waitForCommit(gen.lsn);
         }
-        if (stream > 0) {
+        if (stream > 0 && !opts.signal?.aborted) {
           p.appendWal(gen.generate(stream));
           await p.waitForCommit(gen.lsn);
         }

@@ -228,6 +228,23 @@ describe('Neon compatibility flags', () => {
     const after = (await readdir(os.tmpdir())).filter((n) => n.startsWith('safekeeper-warmup-') && !before.has(n));
     assert.deepEqual(after, []);
     assert.equal(await stopServer(s), 0);
+    // SIGTERM during a long warm-up: a prompt, clean exit 0, and its temp dir gone.
+    const dir = await dataDir();
+    const proc = spawn(process.execPath, [cliPath(), '-D', dir, '--id', '1', ...LISTEN, '--no-sync', '--warmup-commits', '1000000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    proc.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+    // Wait until the throwaway safekeeper exists (its temp dir does), then stop the process.
+    const warmupDir = async () => (await readdir(os.tmpdir())).filter((n) => n.startsWith('safekeeper-warmup-') && !before.has(n));
+    for (let i = 0; i < 100 && (await warmupDir()).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = Date.now();
+    proc.kill('SIGTERM');
+    assert.equal(await exited, 0, out);
+    assert.ok(Date.now() - t0 < 5000, 'stopped within seconds');
+    assert.match(out, /shutting down during the warm-up/);
+    assert.doesNotMatch(out, /safekeeper started/);
+    assert.deepEqual(await warmupDir(), []);
     // Only an optimisation: without a usable temp dir the safekeeper starts anyway, with a warning.
     const cold = await startServer({ noSync: true, extraArgs: ['--warmup-commits', '10'], env: { ...process.env, TMPDIR: '/nonexistent-tmp' } });
     cleanup.push(() => killServer(cold));
