@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 
 type Crc32cFn = (data: Uint8Array, initial?: number) => number;
 
-const TABLES = buildTables();
+const [T0, T1, T2, T3, T4, T5, T6, T7] = buildTables();
 
 function buildTables(): Uint32Array[] {
   const tables: Uint32Array[] = [];
@@ -27,20 +27,27 @@ function buildTables(): Uint32Array[] {
   return tables;
 }
 
-/** Pure TypeScript slicing-by-8; same contract as the native one. Exported for tests. */
-export function crc32cPortable(data: Uint8Array, initial = 0): number {
-  const [t0, t1, t2, t3, t4, t5, t6, t7] = TABLES;
+/**
+ * Pure TypeScript slicing-by-8 over b[start..end], continuing `initial` like crc32c(); no view is
+ * made, so the WAL hot path (wal-crc.ts) uses it for small ranges. The tables are module
+ * constants: destructuring them per call cost a measurable share of small records' CRC.
+ */
+export function crc32cRange(b: Uint8Array, start: number, end: number, initial: number): number {
   let crc = ~initial >>> 0;
-  let i = 0;
-  const n = data.length;
-  for (; i + 8 <= n; i += 8) {
-    const a = (crc ^ (data[i] | (data[i + 1] << 8) | (data[i + 2] << 16) | (data[i + 3] << 24))) >>> 0;
+  let i = start;
+  for (; i + 8 <= end; i += 8) {
+    const a = (crc ^ (b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24))) >>> 0;
     crc =
-      t7[a & 0xff] ^ t6[(a >>> 8) & 0xff] ^ t5[(a >>> 16) & 0xff] ^ t4[a >>> 24] ^
-      t3[data[i + 4]] ^ t2[data[i + 5]] ^ t1[data[i + 6]] ^ t0[data[i + 7]];
+      T7[a & 0xff] ^ T6[(a >>> 8) & 0xff] ^ T5[(a >>> 16) & 0xff] ^ T4[a >>> 24] ^
+      T3[b[i + 4]] ^ T2[b[i + 5]] ^ T1[b[i + 6]] ^ T0[b[i + 7]];
   }
-  for (; i < n; i++) crc = t0[(crc ^ data[i]) & 0xff] ^ (crc >>> 8);
+  for (; i < end; i++) crc = T0[(crc ^ b[i]) & 0xff] ^ (crc >>> 8);
   return ~crc >>> 0;
+}
+
+/** Pure TypeScript; same contract as the native one. Exported for tests. */
+export function crc32cPortable(data: Uint8Array, initial = 0): number {
+  return crc32cRange(data, 0, data.length, initial);
 }
 
 function loadNative(): Crc32cFn | undefined {
