@@ -32,6 +32,16 @@ function keysFrom(datadir: string, keyPath: string | undefined, flag: string) {
   }
 }
 
+/** Calls `handler` on SIGTERM or SIGINT until the returned function is called. */
+function onStopSignal(handler: (signal: NodeJS.Signals) => void): () => void {
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+  return () => {
+    process.off('SIGTERM', handler);
+    process.off('SIGINT', handler);
+  };
+}
+
 async function run(config: SafekeeperConfig): Promise<number> {
   if (config.dumpControlFile) {
     process.stdout.write(controlFileToJson(await readControlFile(config.dumpControlFile)));
@@ -61,12 +71,10 @@ async function run(config: SafekeeperConfig): Promise<number> {
       // A stop asked for during the warm-up ends it at the next commit and exits cleanly (its temp
       // dir removed) instead of killing the process mid-way.
       const stop = new AbortController();
-      const onSignal = (signal: NodeJS.Signals) => {
+      const unlisten = onStopSignal((signal) => {
         logger.info({ signal }, 'shutting down during the warm-up');
         stop.abort();
-      };
-      process.on('SIGTERM', onSignal);
-      process.on('SIGINT', onSignal);
+      });
       try {
         // Only an optimisation: a safekeeper that cannot warm up (no writable temp dir, say) still serves.
         const { seconds } = await warmUp({ commits: config.warmupCommits, logger, signal: stop.signal });
@@ -74,8 +82,7 @@ async function run(config: SafekeeperConfig): Promise<number> {
       } catch (err) {
         logger.warn({ err: (err as Error).message }, 'warm-up failed; starting without it');
       } finally {
-        process.off('SIGTERM', onSignal);
-        process.off('SIGINT', onSignal);
+        unlisten();
       }
       if (stop.signal.aborted) return 0;
     }
@@ -94,14 +101,11 @@ async function run(config: SafekeeperConfig): Promise<number> {
     });
     await sk.start();
     await new Promise<void>((resolve) => {
-      const onSignal = (signal: NodeJS.Signals) => {
+      const unlisten = onStopSignal((signal) => {
         logger.info({ signal }, 'shutting down');
-        process.off('SIGTERM', onSignal);
-        process.off('SIGINT', onSignal);
+        unlisten();
         resolve();
-      };
-      process.on('SIGTERM', onSignal);
-      process.on('SIGINT', onSignal);
+      });
     });
     await sk.stop();
     return 0;

@@ -2,6 +2,7 @@
 // `safekeeper-push`: push WAL that PostgreSQL wrote (a pg_wal directory, or a copy of one) into
 // safekeepers, from a record boundary up to --end-lsn or the end of valid WAL.
 
+import { longFlags } from './cli-args.js';
 import { parseLsn } from './lsn.js';
 import { pushWal, type PushWalOptions } from './client/push-wal.js';
 import { formatLsn } from './lsn.js';
@@ -16,18 +17,11 @@ safekeeper has the WAL flushed and knows it is committed, so replication clients
 Safekeepers with JWT auth on take the token from --token, or else from NEON_AUTH_TOKEN (as the walproposer).`;
 
 function parse(argv: string[]): PushWalOptions {
-  const v = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '-h' || a === '--help') {
-      console.log(USAGE);
-      process.exit(0);
-    }
-    const eq = a.indexOf('=');
-    const [k, val] = eq > 0 ? [a.slice(0, eq), a.slice(eq + 1)] : [a, argv[++i]];
-    if (!k.startsWith('--') || val === undefined) throw new Error(`bad argument '${a}'`);
-    v.set(k.slice(2), val);
+  if (argv.includes('-h') || argv.includes('--help')) {
+    console.log(USAGE);
+    process.exit(0);
   }
+  const v = longFlags(argv);
   const need = (k: string) => {
     const x = v.get(k);
     if (x === undefined) throw new Error(`--${k} is required`);

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigError, parseDuration } from './config.js';
 import { SCOPES, mintJwt } from './auth/jwt.js';
 import { writeKeyPair } from './auth/keys.js';
+import { longFlags } from './cli-args.js';
 
 const USAGE = `usage:
   safekeeper-token keygen DIR
@@ -17,22 +18,20 @@ const USAGE = `usage:
       (a safekeeper accepts safekeeperdata, and tenant with --tenant-id); --ttl sets exp (e.g. 1h)`;
 
 function mint(args: string[]): string {
-  const v = new Map<string, string>();
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    const eq = a.indexOf('=');
-    const [k, val] = eq > 0 ? [a.slice(0, eq), a.slice(eq + 1)] : [a, args[++i]];
-    if (!['--private-key', '--scope', '--tenant-id', '--ttl'].includes(k) || val === undefined) throw new ConfigError(`bad argument '${a}'`);
-    v.set(k, val);
+  let v: Map<string, string>;
+  try {
+    v = longFlags(args, ['private-key', 'scope', 'tenant-id', 'ttl']);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
   }
-  const keyFile = v.get('--private-key');
-  const scope = v.get('--scope');
+  const keyFile = v.get('private-key');
+  const scope = v.get('scope');
   if (!keyFile || !scope) throw new ConfigError('--private-key and --scope are required');
   if (!(SCOPES as readonly string[]).includes(scope)) throw new ConfigError(`unknown scope '${scope}'`);
-  const tenant = v.get('--tenant-id');
+  const tenant = v.get('tenant-id');
   if (tenant !== undefined && !/^[0-9a-fA-F]{32}$/.test(tenant)) throw new ConfigError('--tenant-id must be 32 hex characters');
   if (scope === 'tenant' && tenant === undefined) throw new ConfigError('a tenant token needs --tenant-id');
-  const ttl = v.get('--ttl');
+  const ttl = v.get('ttl');
   const claims: { scope: string; tenant_id?: string; exp?: number } = { scope };
   if (tenant !== undefined) claims.tenant_id = tenant.toLowerCase();
   if (ttl !== undefined) claims.exp = Math.floor(Date.now() / 1000) + Math.ceil(parseDuration(ttl, '--ttl') / 1000);

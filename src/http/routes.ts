@@ -70,6 +70,13 @@ function permit(req: ApiRequest, tenantId: string | null): void {
   if (reason) throw new HttpError(403, FORBIDDEN_MESSAGE, reason);
 }
 
+/** The path's ids (400 if bad), then the tenant permission (403): Neon's order on tenant routes. */
+function tenantRoute(req: ApiRequest, params: string[]): Ttid {
+  const ttid = ttidFrom(params);
+  permit(req, ttid.tenantId);
+  return ttid;
+}
+
 function jsonBody(req: ApiRequest): Record<string, unknown> {
   if (req.body.trim() === '') throw new HttpError(400, 'missing request body');
   let parsed: unknown;
@@ -240,8 +247,7 @@ const routes: Route[] = [
     method: 'GET',
     pattern: new RegExp(`^/v1/tenant/${SEG}/timeline/${SEG}$`),
     handler: async (req, params, deps) => {
-      const ttid = ttidFrom(params);
-      permit(req, ttid.tenantId);
+      const ttid = tenantRoute(req, params);
       return { status: 200, json: timelineStatus(requireTimeline(deps, ttid)) };
     },
   },
@@ -249,8 +255,7 @@ const routes: Route[] = [
     method: 'DELETE',
     pattern: new RegExp(`^/v1/tenant/${SEG}/timeline/${SEG}$`),
     handler: async (req, params, deps) => {
-      const ttid = ttidFrom(params);
-      permit(req, ttid.tenantId);
+      const ttid = tenantRoute(req, params);
       onlyLocal(req);
       noBody(req);
       const r = await deps.timelines.delete(ttid);
@@ -280,8 +285,7 @@ const routes: Route[] = [
     pattern: new RegExp(`^/v1/tenant/${SEG}/timeline/${SEG}/membership$`),
     handler: async (req, params, deps) => {
       // Neon's order: path ids, permission, timeline, body, membership, switch.
-      const ttid = ttidFrom(params);
-      permit(req, ttid.tenantId);
+      const ttid = tenantRoute(req, params);
       const tl = requireTimeline(deps, ttid);
       const mconf = parseMconf(jsonBody(req), 'body');
       const r = await membershipCall(() => deps.timelines.membershipSwitch(tl, mconf));
@@ -300,8 +304,7 @@ const routes: Route[] = [
     method: 'PUT',
     pattern: new RegExp(`^/v1/tenant/${SEG}/timeline/${SEG}/exclude$`),
     handler: async (req, params, deps) => {
-      const ttid = ttidFrom(params);
-      permit(req, ttid.tenantId);
+      const ttid = tenantRoute(req, params);
       const mconf = parseMconf(jsonBody(req), 'body');
       return { status: 200, json: await membershipCall(() => deps.timelines.exclude(ttid, mconf)) };
     },
@@ -338,8 +341,7 @@ const routes: Route[] = [
     method: 'POST',
     pattern: new RegExp(`^/v1/tenant/${SEG}/timeline/${SEG}/term_bump$`),
     handler: async (req, params, deps) => {
-      const ttid = ttidFrom(params);
-      permit(req, ttid.tenantId);
+      const ttid = tenantRoute(req, params);
       const body = jsonBody(req);
       const term = body.term === undefined || body.term === null ? undefined : u64Field(body, 'term', true);
       const tl = requireTimeline(deps, ttid);
