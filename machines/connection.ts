@@ -44,6 +44,11 @@ export interface Progress {
 
 export interface BatchResult {
   replies: AcceptorMessage[];
+  /**
+   * The replies are on the wire already: a flush's AppendResponse leaves as soon as it is durable
+   * (src/receive/direct-ack.ts), so the writer only takes note of them.
+   */
+  repliesSent: boolean;
   /** A ProposerElected was dequeued (the walreceiver slot turns Streaming, even if it was ignored). */
   sawElected: boolean;
   /** Voting is over on this connection: an Elected was processed or an AppendRequest is next. */
@@ -104,7 +109,7 @@ export interface ConnectionSummary {
  * mailbox too, so it always comes after the replies of the batch that ended the connection
  * (sendTo is deferred to the end of the step; an inline action on `closed` would overtake it).
  */
-export type WriterEvent = { type: 'SEND'; replies: AcceptorMessage[] } | { type: 'CLOSE'; summary: ConnectionSummary };
+export type WriterEvent = { type: 'SEND'; replies: AcceptorMessage[]; sent: boolean } | { type: 'CLOSE'; summary: ConnectionSummary };
 export type ReaderEvent = { type: 'STOP' };
 /** One batch at a time: the chart sends RUN only from a processing state, which waits for its result. */
 export type ProcessorEvent = { type: 'RUN'; batch: BatchKind };
@@ -162,6 +167,7 @@ export const connectionMachine = setup({
     sendReplies: sendTo('writer', (_, params: { result: BatchResult }) => ({
       type: 'SEND' as const,
       replies: params.result.replies,
+      sent: params.result.repliesSent,
     })),
     /** The first cause wins: a processing error after a read error does not hide it. */
     recordError: assign(({ context }, params: { error: string }) => ({ error: context.error ?? params.error })),

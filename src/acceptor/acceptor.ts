@@ -22,7 +22,7 @@ import {
   type VoteResponse,
 } from '../protocol/messages.js';
 import { cloneMconf, formatMconf, INVALID_GENERATION, mconfContains, type Generation, type MembershipConfiguration } from '../protocol/membership.js';
-import type { ControlStore, PersistentState, ServerInfo, WalStore } from '../storage/interfaces.js';
+import type { ControlStore, DurableAck, PersistentState, ServerInfo, WalStore } from '../storage/interfaces.js';
 import { bug, refused } from './errors.js';
 import {
   cloneHistory,
@@ -496,9 +496,26 @@ export class Acceptor {
 
   /** FlushWAL: fsync complete records, then always the normal AppendResponse. */
   flushWal(): Promise<AppendResponse> {
+    return this.flushWalAcking(null).then((r) => r.reply);
+  }
+
+  /**
+   * FlushWAL whose AppendResponse may leave with the write. `prepare` gets the reply as it will be
+   * once the flush is durable (the WalStore contract: flushRecordLsn := writeRecordLsn) and may
+   * turn it into bytes for the proposer's socket, which the store then sends as soon as the flush
+   * is durable, never before. `ackSent`: how many of those bytes it sent.
+   */
+  flushWalAcking(prepare: ((reply: AppendResponse) => DurableAck | null) | null): Promise<{ reply: AppendResponse; ackSent: number }> {
     return this.serial(async () => {
-      await this.wal.flush();
-      return this.appendResponse();
+      const reply = this.appendResponse();
+      reply.flushLsn = maxLsn(this.wal.writeRecordLsn(), this.pers.timelineStartLsn);
+      const ack = prepare ? prepare(reply) : null;
+      const ackSent = await this.wal.flush(ack);
+      // What may already be on the wire must be what is true now.
+      if (reply.flushLsn !== this.flushLsn() || reply.commitLsn !== this.pers.commitLsn || reply.term !== this.pers.acceptorState.term) {
+        throw bug(`FlushWAL reply ${formatLsn(reply.flushLsn)} prepared before the flush differs from flush_lsn ${formatLsn(this.flushLsn())} after it`);
+      }
+      return { reply, ackSent };
     });
   }
 

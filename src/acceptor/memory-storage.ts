@@ -218,12 +218,14 @@ export class MemoryWalStore implements WalStore {
     }
   }
 
-  async flush(): Promise<void> {
-    if (this._flushRecordLsn === this._writeRecordLsn) return;
+  /** Never sends an ack itself (there is no socket here): resolves 0. */
+  async flush(): Promise<number> {
+    if (this._flushRecordLsn === this._writeRecordLsn) return 0;
     this.fsyncs++;
     this.events.push('wal.fsync');
     this._flushLsn = this._writeLsn;
     this._flushRecordLsn = this._writeRecordLsn;
+    return 0;
   }
 
   async truncate(endLsn: Lsn): Promise<void> {

@@ -12,13 +12,14 @@ import type { Timelines } from '../timeline/timelines.js';
 import type { Timeline } from '../timeline/timeline.js';
 import { QUEUED_MESSAGE_OVERHEAD } from './reader.js';
 import type { WalPushSession } from './session.js';
+import { encodeReplies } from './writer.js';
 
 function progressOf(a: Acceptor): Progress {
   return { generation: a.generation, term: a.term.toString(), flushLsn: formatLsn(a.flushLsn()), commitLsn: formatLsn(a.commitLsn) };
 }
 
 function emptyResult(): BatchResult {
-  return { replies: [], sawElected: false, readyToStream: false, appended: false, taken: 0, queued: 0, flushDue: false, progress: null };
+  return { replies: [], repliesSent: false, sawElected: false, readyToStream: false, appended: false, taken: 0, queued: 0, flushDue: false, progress: null };
 }
 
 /** Keeps the queue gauges right for messages taken off the inbox. */
@@ -162,10 +163,23 @@ export async function append(session: WalPushSession): Promise<BatchResult> {
   return result;
 }
 
-/** FlushWAL: fdatasync what was appended, then the AppendResponse (always one). */
+/**
+ * FlushWAL: fdatasync what was appended, then the AppendResponse (always one). The reply is sent
+ * from here, not by the writer: as soon as the flush is durable, by the WAL I/O thread when it
+ * wrote the last bytes, else by the event loop right after (direct-ack.ts).
+ */
 export function flush(session: WalPushSession): Promise<BatchResult> {
-  return inAcceptor(timelineOf(session), async (a) => {
-    const reply = withHsFeedback(timelineOf(session), await a.flushWal())!;
-    return { ...emptyResult(), replies: [reply], queued: session.inbox.length, progress: progressOf(a) };
+  const timeline = timelineOf(session);
+  const codec = session.codec!;
+  return inAcceptor(timeline, async (a) => {
+    let settled = false;
+    try {
+      const { reply, ackSent } = await a.flushWalAcking((r) => session.ack.offer(encodeReplies(codec, [withHsFeedback(timeline, r)!])));
+      session.ack.settle(ackSent);
+      settled = true;
+      return { ...emptyResult(), replies: [reply], repliesSent: true, queued: session.inbox.length, progress: progressOf(a) };
+    } finally {
+      if (!settled) session.ack.abandon();
+    }
   });
 }

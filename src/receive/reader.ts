@@ -12,6 +12,7 @@ import { fromCallback } from 'xstate';
 import type { ConnectionEvent, ConnectionInput, ReaderEvent } from '../../machines/connection.js';
 import { codecForVersion, walByteLength, type ProtocolCodec } from '../protocol/index.js';
 import { WireError } from '../wire/index.js';
+import { pollIoThread } from '../storage/io-thread.js';
 import { GrowingRing } from './growing-ring.js';
 import type { SessionTable, WalPushSession } from './session.js';
 import { canReadIntoBuffers, readIntoBuffers } from './socket-reads.js';
@@ -108,6 +109,7 @@ export function readerActor(sessions: SessionTable) {
     };
 
     const onData = (chunk: Buffer) => {
+      pollIoThread();
       frames.push(chunk);
       pump();
     };
@@ -123,6 +125,8 @@ export function readerActor(sessions: SessionTable) {
     const ringLow = () => session.ring !== null && session.ring.low(READ_BUFFER_BYTES);
     const nextBuffer = () => ring!.reserve(READ_BUFFER_BYTES, MIN_READ_BYTES) ?? (spare ??= Buffer.allocUnsafeSlow(READ_BUFFER_BYTES));
     const onBytes = (bytes: Buffer): boolean => {
+      // These bytes may answer an ack the I/O thread sent: let its flush finish first.
+      pollIoThread();
       if (ring!.owns(bytes)) frames.push(ring!.commit(bytes.length));
       else for (const view of ring!.store(bytes)) frames.push(view);
       pump();

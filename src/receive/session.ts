@@ -15,6 +15,7 @@ import { BackendSerializer, SqlState, type FrameReader } from '../wire/index.js'
 import { Inbox } from './inbox.js';
 import type { GrowingRing } from './growing-ring.js';
 import { IoAccounting, type IoLabels } from '../io-accounting.js';
+import { DirectAck } from './direct-ack.js';
 
 export interface SessionInit {
   connId: number;
@@ -47,6 +48,8 @@ export class WalPushSession {
    */
   readonly codec: ProtocolCodec | null;
   readonly inbox = new Inbox();
+  /** Every write to the socket while streaming goes through it (see direct-ack.ts). */
+  readonly ack: DirectAck;
   readonly metrics: SafekeeperMetrics | null;
   readonly clock: Clock;
   logger: Logger;
@@ -80,6 +83,7 @@ export class WalPushSession {
     this.clock = init.clock;
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     this.io = new IoAccounting(init.socket, init.metrics, init.ioLabels);
+    this.ack = new DirectAck(init.socket);
   }
 
   get isEnded(): boolean {

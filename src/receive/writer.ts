@@ -6,24 +6,29 @@
 import { fromCallback } from 'xstate';
 import type { ConnectionInput, ConnectionSummary, WriterEvent } from '../../machines/connection.js';
 import type { AcceptorMessage, AppendResponse, PageserverFeedback } from '../protocol/messages.js';
+import type { ProtocolCodec } from '../protocol/index.js';
 import { copyDataHeader } from '../wire/index.js';
 import type { SessionTable, WalPushSession } from './session.js';
+
+/** Replies as the CopyData frames that carry them, in one buffer. */
+export function encodeReplies(codec: ProtocolCodec, replies: readonly AcceptorMessage[]): Buffer {
+  if (replies.length === 1) {
+    const body = codec.encodeAcceptorMessage(replies[0]);
+    return Buffer.concat([copyDataHeader(body.length), body]);
+  }
+  const parts: Buffer[] = [];
+  for (const reply of replies) {
+    const body = codec.encodeAcceptorMessage(reply);
+    parts.push(copyDataHeader(body.length), body);
+  }
+  return Buffer.concat(parts);
+}
 
 function writeReplies(session: WalPushSession, replies: readonly AcceptorMessage[]): void {
   const { socket } = session;
   if (session.isEnded || socket.destroyed || !socket.writable) return;
-  const { encodeAcceptorMessage } = session.codec!;
-  if (replies.length === 1) {
-    const body = encodeAcceptorMessage(replies[0]);
-    socket.write(Buffer.concat([copyDataHeader(body.length), body]));
-    return;
-  }
-  const parts: Buffer[] = [];
-  for (const reply of replies) {
-    const body = encodeAcceptorMessage(reply);
-    parts.push(copyDataHeader(body.length), body);
-  }
-  socket.write(Buffer.concat(parts));
+  // Through the session's DirectAck: behind an acknowledgement the I/O thread may be sending.
+  session.ack.write(encodeReplies(session.codec!, replies));
 }
 
 /** Logs the end with the connection's last positions, sends the ErrorResponse if any, closes. */
@@ -66,7 +71,7 @@ export function writerActor(sessions: SessionTable) {
       if (!unsubscribe && session.timeline) {
         unsubscribe = session.timeline.walReceivers.onPageserverFeedback(onFeedback);
       }
-      writeReplies(session, event.replies);
+      if (!event.sent) writeReplies(session, event.replies);
     });
 
     return () => unsubscribe?.();

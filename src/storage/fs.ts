@@ -21,6 +21,11 @@ export interface StorageFile {
   /** fdatasync: data and the metadata needed to read it back. */
   datasync(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * The OS file descriptor, for writers outside the event loop (storage/io-thread.ts); absent for
+   * files that must go through these methods (a test's faulty file system).
+   */
+  readonly fd?: number;
 }
 
 export interface DirEntry {
@@ -62,6 +67,10 @@ export const O_DSYNC = fsc.O_DSYNC ?? 0;
 /** A real file: the callback API on the descriptor (leaner than FileHandle's methods on the hot path). */
 class NodeFile implements StorageFile {
   constructor(private readonly fh: fsp.FileHandle) {}
+
+  get fd(): number {
+    return this.fh.fd;
+  }
 
   writev(bufs: Buffer[], position: number): Promise<number> {
     return new Promise((resolve, reject) => writevCb(this.fh.fd, bufs, position, (err, n) => (err ? reject(err) : resolve(n))));

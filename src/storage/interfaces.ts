@@ -63,6 +63,13 @@ export interface ControlStore {
   persist(state: PersistentState): Promise<void>;
 }
 
+/** Bytes for a socket (the flush's AppendResponse), to be sent the moment a flush is durable. */
+export interface DurableAck {
+  /** The socket's file descriptor; it stays open until the flush settles (receive/direct-ack.ts). */
+  fd: number;
+  bytes: Uint8Array;
+}
+
 /**
  * A timeline's WAL. Positions follow Neon's wal_storage:
  *  writeLsn       end of bytes written (may be mid-record)
@@ -82,8 +89,12 @@ export interface WalStore {
    * May buffer in memory; a later flush() or truncate() makes it durable.
    */
   write(startLsn: Lsn, wal: WalBytes): Promise<void>;
-  /** fdatasync written bytes; flushRecordLsn := writeRecordLsn. No-op when already equal. */
-  flush(): Promise<void>;
+  /**
+   * fdatasync written bytes; flushRecordLsn := writeRecordLsn. No-op when already equal.
+   * With `ack`, a store may write those bytes to the ack's socket itself as soon as the flush is
+   * durable (never before); it resolves with how many it sent (0: the caller sends them all).
+   */
+  flush(ack?: DurableAck | null): Promise<number>;
   /** storage.md §3.5: positions := endLsn, later segments removed, rest of segment zeroed, fsynced. */
   truncate(endLsn: Lsn): Promise<void>;
   /** storage.md §3.3: writes the first segment header for the segment containing startLsn. */

@@ -18,7 +18,8 @@
 import { nodeFs, type StorageFile, type StorageFs } from './fs.js';
 import { formatLsn, type Lsn } from '../lsn.js';
 import { walByteLength, walParts, type WalBytes } from '../protocol/messages.js';
-import type { WalStore } from './interfaces.js';
+import type { DurableAck, WalStore } from './interfaces.js';
+import { ioThread, type IoThread } from './io-thread.js';
 import { WalDecoder } from './wal-decoder.js';
 import { scanEndOfWal } from './wal-scan.js';
 import { firstSegmentHeaders } from './first-segment.js';
@@ -172,8 +173,8 @@ export class DiskWalStore implements WalStore {
     return this.serial(() => this.doWrite(startLsn, walParts(wal), walByteLength(wal)));
   }
 
-  flush(): Promise<void> {
-    return this.serial(() => this.doFlush());
+  flush(ack: DurableAck | null = null): Promise<number> {
+    return this.serial(() => this.doFlush(ack));
   }
 
   truncate(endLsn: Lsn): Promise<void> {
@@ -360,13 +361,49 @@ export class DiskWalStore implements WalStore {
   /**
    * Writes the batch and makes everything written to `file` durable: an fdatasync, or nothing
    * more when the file is O_DSYNC, whose writes are durable as they complete; then the durable
-   * write is what the flush metric times.
+   * write is what the flush metric times. With an `ack` and the I/O thread idle, the batch goes
+   * through that thread, which sends the ack once the batch is durable; resolves with the ack
+   * bytes it sent (0 otherwise).
    */
-  private async writeDurably(file: OpenFile): Promise<void> {
+  private async writeDurably(file: OpenFile, ack: DurableAck | null = null): Promise<number> {
     const t0 = performance.now();
+    const thread = ack ? this.threadFor(file, ack) : null;
+    if (thread && ack) {
+      // Earlier batches first: the ack vouches for them too.
+      await this.waitForWrites(this.writing.length);
+      const sent = await this.writeBatchOnThread(thread, file, ack);
+      this.observer.flush?.(seconds(t0));
+      return sent;
+    }
     await this.writeBatch();
     if (!file.dsync) await this.sync(file.fh, false);
     else this.observer.flush?.(seconds(t0));
+    return 0;
+  }
+
+  /** The I/O thread, when it can take this file's batch now (real fd, default write path, small, idle). */
+  private threadFor(file: OpenFile, ack: DurableAck): IoThread | null {
+    if (this.batchBytes === 0 || file.fh.fd === undefined || this.writev !== writevAt) return null;
+    const thread = ioThread();
+    return thread?.idle && thread.fits(this.batchBytes, ack.bytes.length) ? thread : null;
+  }
+
+  /** writeBatch through the I/O thread, with `ack` sent from there once durable. */
+  private async writeBatchOnThread(thread: IoThread, file: OpenFile, ack: DurableAck): Promise<number> {
+    const buf = this.batch!;
+    const job = { fd: file.fh.fd!, data: buf.subarray(0, this.batchBytes), position: this.batchOffset, fdatasync: !file.dsync && !this.noSync, ack };
+    this.batchOffset += this.batchBytes;
+    this.batch = null;
+    this.batchBytes = 0;
+    try {
+      return await thread.run(job);
+    } catch (e) {
+      this.writeFailure ??= e instanceof Error ? e : new Error(String(e));
+      await this.waitForWrites(0); // throws, after voiding the positions past the last flush
+      throw e;
+    } finally {
+      batchBuffers.release(buf);
+    }
   }
 
   /** The last byte of the segment is in: write, fdatasync, rename `.partial` away, close. */
@@ -395,17 +432,18 @@ export class DiskWalStore implements WalStore {
     }
   }
 
-  private async doFlush(): Promise<void> {
-    if (this._flushRecordLsn === this._writeRecordLsn) return;
+  private async doFlush(ack: DurableAck | null): Promise<number> {
+    if (this._flushRecordLsn === this._writeRecordLsn) return 0;
     const file = this.file;
     if (!file) {
       throw new Error(
         `unexpected unflushed data with no open file, write_lsn=${formatLsn(this._writeLsn)}, flush_lsn=${formatLsn(this._flushRecordLsn)}`,
       );
     }
-    await this.writeDurably(file);
+    const ackSent = await this.writeDurably(file, ack);
     this._flushLsn = this._writeLsn;
     this._flushRecordLsn = this._writeRecordLsn;
+    return ackSent;
   }
 
   private async doTruncate(endLsn: Lsn): Promise<void> {

@@ -113,7 +113,7 @@ export function appendReply(flushLsn = 0x1000100n): AcceptorMessage {
 }
 
 export function outcome(fields: Partial<BatchOutcome> = {}): BatchOutcome {
-  return { replies: [], sawElected: false, readyToStream: false, appended: false, flushDue: false, progress: null, ...fields };
+  return { replies: [], repliesSent: false, sawElected: false, readyToStream: false, appended: false, flushDue: false, progress: null, ...fields };
 }
 
 /** Samples used by the model and by the scenarios: one per branch the chart can take. */
