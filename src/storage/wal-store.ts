@@ -367,10 +367,11 @@ export class DiskWalStore implements WalStore {
    */
   private async writeDurably(file: OpenFile, ack: DurableAck | null = null): Promise<number> {
     const t0 = performance.now();
+    // Earlier batches first: an ack vouches for them too.
+    if (ack && this.writing.length > 0) await this.waitForWrites(this.writing.length);
+    // Asked for only now, with no await before run(): another timeline may have taken the thread.
     const thread = ack ? this.threadFor(file, ack) : null;
     if (thread && ack) {
-      // Earlier batches first: the ack vouches for them too.
-      await this.waitForWrites(this.writing.length);
       const sent = await this.writeBatchOnThread(thread, file, ack);
       this.observer.flush?.(seconds(t0));
       return sent;

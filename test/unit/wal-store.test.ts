@@ -10,6 +10,8 @@ import { findEndOfWal } from '../../src/storage/wal-scan.js';
 import { parsePageHeader, isLongHeader, XLP_FIRST_IS_CONTRECORD, XLP_LONG_HEADER } from '../../src/storage/wal-format.js';
 import { formatLsn } from '../../src/lsn.js';
 import { writevAt } from '../../src/storage/segment-file.js';
+import { ioThread } from '../../src/storage/io-thread.js';
+import net from 'node:net';
 
 const SEG = 16 * 1024 * 1024;
 const SYSID = 7712208890765003361n;
@@ -252,6 +254,56 @@ describe('DiskWalStore', () => {
     await again.flush();
     assert.equal(again.flushRecordLsn(), r2.end);
     await again.close();
+  });
+
+  test('flushes with acks: the I/O thread sends the ack after the bytes are in the file; two stores at once never fail for the busy thread', async () => {
+    await ioThread()!.started();
+    const listener = net.createServer();
+    await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
+    const peers: net.Socket[] = [];
+    const servers: net.Socket[] = [];
+    for (let i = 0; i < 2; i++) {
+      const accepted = new Promise<net.Socket>((r) => listener.once('connection', r));
+      const peer = net.connect((listener.address() as net.AddressInfo).port, '127.0.0.1');
+      await new Promise((r) => peer.once('connect', r));
+      peers.push(peer);
+      servers.push(await accepted);
+    }
+    listener.close();
+    const dirB = await fs.mkdtemp(path.join(os.tmpdir(), 'wal-store-b-'));
+    try {
+      const start = SEG1 + 40n;
+      const a = (await electedAt(start)).store;
+      const b = (await electedAt(start, { dir: dirB })).store;
+      const stores = [a, b];
+      // A background batch in flight in each (past BATCH_BYTES), then a small tail: both flushes
+      // wait for their background write, then both want the thread at once.
+      for (const [i, store] of stores.entries()) {
+        const gen = new WalGenerator({ startLsn: start, systemId: SYSID, seed: i + 1 });
+        const w = gen.generate(BATCH_BYTES + 20_000);
+        await store.write(w.beginLsn, w.bytes);
+      }
+      const fdOf = (s: net.Socket) => (s as unknown as { _handle: { fd: number } })._handle.fd;
+      const acks = stores.map((_, i) => Buffer.from(`ack-${i}`));
+      const received = peers.map((p) => new Promise<Buffer>((r) => p.once('data', r)));
+      const sent = await Promise.all(stores.map((s, i) => s.flush({ fd: fdOf(servers[i]), bytes: acks[i] })));
+      for (const [i, store] of stores.entries()) {
+        assert.equal(store.flushRecordLsn(), store.writeRecordLsn(), `store ${i} flushed`);
+        // The event loop sends whatever the thread did not (DirectAck.settle does this in the server).
+        if (sent[i] < acks[i].length) servers[i].write(acks[i].subarray(sent[i]));
+        assert.deepEqual(await received[i], acks[i]);
+      }
+      assert.ok(sent.some((n) => n === acks[0].length), 'one flush went through the thread');
+      for (const store of stores) await store.close();
+      // What the flushes vouched for is in the files.
+      const reopened = await Promise.all(
+        [dir, dirB].map((d, i) => DiskWalStore.open({ dir: d, walSegSize: SEG, pgVersion: 150004, systemId: SYSID, startLsn: start }).then((s) => [s, stores[i]] as const)),
+      );
+      for (const [r, s] of reopened) assert.equal(r.flushRecordLsn(), s.writeRecordLsn());
+    } finally {
+      for (const s of [...peers, ...servers]) s.destroy();
+      await fs.rm(dirB, { recursive: true, force: true });
+    }
   });
 
   test('flush() and batching: bytes reach the file on flush, or at once past the batch limit', async () => {
