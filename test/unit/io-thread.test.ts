@@ -24,6 +24,16 @@ async function socketPair(): Promise<{ server: net.Socket; client: net.Socket; c
   return { server, client, close: () => (server.destroy(), client.destroy()) };
 }
 
+/** Runs `body` with a fresh socket pair, closed afterwards whatever happens. */
+async function withPair(body: (pair: { server: net.Socket; client: net.Socket }) => Promise<void>): Promise<void> {
+  const pair = await socketPair();
+  try {
+    await body(pair);
+  } finally {
+    pair.close();
+  }
+}
+
 /** Resolves with the first `n` bytes the socket receives. */
 function receive(socket: net.Socket, n: number): Promise<Buffer> {
   return new Promise((resolve) => {
@@ -208,9 +218,8 @@ describe('IoThread', () => {
 });
 
 describe('DirectAck', () => {
-  test('writes wait behind an ack in flight and go out in order after it', async () => {
-    const pair = await socketPair();
-    try {
+  test('writes wait behind an ack in flight and go out in order after it', () =>
+    withPair(async (pair) => {
       const ack = new DirectAck(pair.server);
       const offered = ack.offer(Buffer.from('[ack]'));
       assert.ok(offered, 'an idle, open socket takes the ack directly');
@@ -221,14 +230,10 @@ describe('DirectAck', () => {
       writeSync(offered.fd, offered.bytes);
       ack.settle(offered.bytes.length);
       assert.equal((await got).toString(), '[ack][feedback]');
-    } finally {
-      pair.close();
-    }
-  });
+    }));
 
-  test('the rest of a partly sent ack, and an ack not offered, are sent by the event loop on settle', async () => {
-    const pair = await socketPair();
-    try {
+  test('the rest of a partly sent ack, and an ack not offered, are sent by the event loop on settle', () =>
+    withPair(async (pair) => {
       const ack = new DirectAck(pair.server);
       const offered = ack.offer(Buffer.from('abcdef'))!;
       writeSync(offered.fd, offered.bytes.subarray(0, 2));
@@ -241,28 +246,20 @@ describe('DirectAck', () => {
       pair.server.uncork();
       ack.settle(0);
       assert.equal((await got).toString(), 'abcdefxyz');
-    } finally {
-      pair.close();
-    }
-  });
+    }));
 
-  test('a failed flush sends nothing and releases held writes', async () => {
-    const pair = await socketPair();
-    try {
+  test('a failed flush sends nothing and releases held writes', () =>
+    withPair(async (pair) => {
       const ack = new DirectAck(pair.server);
       assert.ok(ack.offer(Buffer.from('never')));
       ack.write(Buffer.from('held'));
       const got = receive(pair.client, 4);
       ack.abandon();
       assert.equal((await got).toString(), 'held');
-    } finally {
-      pair.close();
-    }
-  });
+    }));
 
-  test('the socket is not closed (its fd not freed for reuse) while the thread may still write to it', async () => {
-    const pair = await socketPair();
-    try {
+  test('the socket is not closed (its fd not freed for reuse) while the thread may still write to it', () =>
+    withPair(async (pair) => {
       const ack = new DirectAck(pair.server);
       const offered = ack.offer(Buffer.from('late ack'))!;
       let closed = false;
@@ -277,8 +274,5 @@ describe('DirectAck', () => {
       ack.settle(offered.bytes.length);
       await new Promise((r) => setTimeout(r, 50));
       assert.equal(closed, true, 'closed once the ack settled');
-    } finally {
-      pair.close();
-    }
-  });
+    }));
 });
