@@ -151,19 +151,27 @@ describe('IoThread', () => {
     const pair = await socketPair();
     try {
       // The peer does not read: fill the send and receive buffers until the socket would block.
+      // A paused Node socket still reads up to its high-water mark, so fill again until a round
+      // finds no room at all (the peer has stopped reading).
       pair.client.pause();
       const sfd = fdOf(pair.server);
       const chunk = Buffer.alloc(64 * 1024);
-      let filled = 0;
-      for (;;) {
-        try {
-          filled += writeSync(sfd, chunk);
-        } catch (e) {
-          assert.equal((e as NodeJS.ErrnoException).code, 'EAGAIN');
-          break;
+      const fill = (): number => {
+        let n = 0;
+        for (;;) {
+          try {
+            n += writeSync(sfd, chunk);
+          } catch (e) {
+            assert.equal((e as NodeJS.ErrnoException).code, 'EAGAIN');
+            return n;
+          }
         }
+      };
+      assert.ok(fill() > 0);
+      for (let round = 0; round < 100; round++) {
+        await new Promise((r) => setTimeout(r, 20));
+        if (fill() === 0) break;
       }
-      assert.ok(filled > 0);
       const sent = await thread.run({ fd, data: Buffer.from('d'), position: 0, fdatasync: false, ack: { fd: sfd, bytes: Buffer.from('ack') } });
       assert.equal(sent, 0);
       assert.ok(thread.idle);
