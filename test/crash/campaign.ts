@@ -7,7 +7,7 @@
 import { MemoryWalLog, Proposer, WalGenerator } from '../../src/client/index.js';
 import { formatLsn, type Lsn, type Term } from '../../src/lsn.js';
 import { FAILPOINT_NAMES, type FailpointName } from '../../src/failpoints.js';
-import { removeDir, startServer, stopServer, type ServerProcess } from '../helpers/server-process.js';
+import { removeDir, restartablePort, startServer, stopServer, type ServerProcess } from '../helpers/server-process.js';
 import { START_LSN, SYSTEM_ID, assertStoredWalEquals, httpStatus, randomTtid } from '../helpers/cluster.js';
 
 export interface CampaignOptions {
@@ -45,7 +45,8 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
   process.env.SAFEKEEPER_TESTING_FAILPOINTS = '1'; // inherited by the spawned servers
   const servers: ServerProcess[] = [];
   const extraArgs = ['--control-file-save-interval', '1s'];
-  for (const id of [1, 2, 3]) servers.push(await startServer({ id, extraArgs }));
+  // Restarts reuse the ports: take them outside the ephemeral range (see restartablePort).
+  for (const id of [1, 2, 3]) servers.push(await startServer({ id, extraArgs, pgPort: await restartablePort(), httpPort: await restartablePort() }));
   const ttid = randomTtid();
   const wal = new MemoryWalLog(START_LSN);
   const gen = new WalGenerator({ startLsn: START_LSN, systemId: SYSTEM_ID, pgVersion: 150002, seed: o.seed });

@@ -2,7 +2,8 @@
 // 127.0.0.1 with OS-chosen ports (reported in the JSON startup log line),
 // real data dirs, real signals.
 
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import net from 'node:net';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -38,6 +39,34 @@ export async function tempDataDir(prefix = 'sk-test-'): Promise<string> {
 
 export async function removeDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
+}
+
+/**
+ * A free port outside the kernel's ephemeral range, for a server that is killed and restarted on
+ * the same port: an OS-chosen (ephemeral) port can meanwhile become the source port of some
+ * outgoing connection on this machine (a proposer reconnecting elsewhere, another test), and the
+ * restart then fails with EADDRINUSE.
+ */
+const handedOut = new Set<number>();
+
+export async function restartablePort(): Promise<number> {
+  const range = await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => '32768 60999');
+  const low = Number(range.trim().split(/\s+/)[0]) || 32768;
+  const from = Math.min(20000, low - 2000);
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = from + Math.floor(Math.random() * (low - from));
+    if (handedOut.has(port)) continue;
+    const free = await new Promise<boolean>((resolve) => {
+      const probe = net.createServer();
+      probe.once('error', () => resolve(false));
+      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+    });
+    if (free) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error('no free port below the ephemeral range');
 }
 
 export async function startServer(opts: StartOptions = {}): Promise<ServerProcess> {

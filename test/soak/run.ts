@@ -17,7 +17,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { MemoryWalLog, Proposer, WalGenerator } from '../../src/client/index.js';
 import { formatLsn, type Lsn } from '../../src/lsn.js';
-import { removeDir, startServer, stopServer, tempDataDir, killServer, type ServerProcess } from '../helpers/server-process.js';
+import { restartablePort, removeDir, startServer, stopServer, tempDataDir, killServer, type ServerProcess } from '../helpers/server-process.js';
 import { START_LSN, SYSTEM_ID, assertStoredWalEquals, httpStatus } from '../helpers/cluster.js';
 
 function arg(name: string): string | undefined {
@@ -77,8 +77,10 @@ async function main(): Promise<void> {
   const dirs = [await tempDataDir('sk-soak-1-'), await tempDataDir('sk-soak-2-'), await tempDataDir('sk-soak-3-')];
   const extraArgs = ['--control-file-save-interval', '5s'];
   const servers: ServerProcess[] = [];
-  for (let i = 0; i < 3; i++) servers.push(await startServer({ id: i + 1, datadir: dirs[i], extraArgs }));
-  // Restarts keep the ports, so computes reconnect to the same addresses.
+  // Restarts keep the ports, so computes reconnect to the same addresses (taken outside the ephemeral range).
+  for (let i = 0; i < 3; i++) {
+    servers.push(await startServer({ id: i + 1, datadir: dirs[i], extraArgs, pgPort: await restartablePort(), httpPort: await restartablePort() }));
+  }
   const ports = servers.map((s) => ({ pg: s.pgPort, http: s.httpPort }));
   const addresses = servers.map((s) => `127.0.0.1:${s.pgPort}`);
   const base = procStats(servers[0]!.pid);
