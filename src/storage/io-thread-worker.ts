@@ -11,7 +11,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { ACK_BYTES, ACK_OFFSET, DATA_OFFSET, JOB_BYTES, POSITION_OFFSET, Slot, type IoResultMessage } from './io-thread.js';
 
 const mailbox = workerData as SharedArrayBuffer;
-const slots = new Int32Array(mailbox, 0, 8);
+const slots = new Int32Array(mailbox, 0, POSITION_OFFSET / 4);
 const position = new Float64Array(mailbox, POSITION_OFFSET, 1);
 const data = new Uint8Array(mailbox, DATA_OFFSET, JOB_BYTES);
 const ack = new Uint8Array(mailbox, ACK_OFFSET, ACK_BYTES);
@@ -63,6 +63,8 @@ for (;;) {
   let result: IoResultMessage;
   try {
     writeAll(slots[Slot.Fd], slots[Slot.Length], position[0], slots[Slot.Fdatasync] === 1);
+    // Published before the ack leaves: whoever hears the ack can find the write durable here.
+    Atomics.store(slots, Slot.Durable, id);
     const ackFd = slots[Slot.AckFd];
     result = { id, ackSent: ackFd >= 0 ? sendAck(ackFd, slots[Slot.AckLength]) : 0 };
     // A success is published in the mailbox too (IoThread.poll); failures only by message.

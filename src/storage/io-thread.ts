@@ -30,11 +30,13 @@ export const ACK_BYTES = 4096;
 
 /**
  * Mailbox layout: Int32 slots, then the position as a Float64, then the data, then the ack.
- * Seq is the job's number (the thread sleeps on it); Done and AckSent are its outcome, set by
- * the thread before its message, so the event loop can see a success before the message arrives.
+ * Seq is the job's number (the thread sleeps on it). Durable is set to it once the write is
+ * durable, before the ack leaves; Done and AckSent once the ack is sent. Both are set before the
+ * thread's message, so the event loop can see them before the message arrives.
  */
-export const Slot = { Seq: 0, Fd: 1, Length: 2, Fdatasync: 3, AckFd: 4, AckLength: 5, Done: 6, AckSent: 7 } as const;
-export const POSITION_OFFSET = 32;
+export const Slot = { Seq: 0, Fd: 1, Length: 2, Fdatasync: 3, AckFd: 4, AckLength: 5, Done: 6, AckSent: 7, Durable: 8 } as const;
+const SLOTS = 12;
+export const POSITION_OFFSET = SLOTS * 4;
 export const DATA_OFFSET = 64;
 export const ACK_OFFSET = DATA_OFFSET + JOB_BYTES;
 export const MAILBOX_BYTES = ACK_OFFSET + ACK_BYTES;
@@ -64,7 +66,7 @@ function ioError(e: NonNullable<IoResultMessage['error']>): Error {
 export class IoThread {
   private readonly worker: Worker;
   private readonly mailbox = new SharedArrayBuffer(MAILBOX_BYTES);
-  private readonly slots = new Int32Array(this.mailbox, 0, 8);
+  private readonly slots = new Int32Array(this.mailbox, 0, SLOTS);
   private readonly position = new Float64Array(this.mailbox, POSITION_OFFSET, 1);
   private readonly data = new Uint8Array(this.mailbox, DATA_OFFSET, JOB_BYTES);
   private readonly ackBytes = new Uint8Array(this.mailbox, ACK_OFFSET, ACK_BYTES);
@@ -130,6 +132,16 @@ export class IoThread {
   poll(): void {
     const p = this.pending;
     if (p && Atomics.load(this.slots, Slot.Done) === p.id) this.settle({ id: p.id, ackSent: this.slots[Slot.AckSent] });
+  }
+
+  /** The job in flight (its number), null when idle. */
+  get current(): number | null {
+    return this.pending?.id ?? null;
+  }
+
+  /** Whether job `id`'s write is durable (its ack may still be on its way, or not yet settled). */
+  durable(id: number): boolean {
+    return Atomics.load(this.slots, Slot.Durable) === id;
   }
 
   /** Resolves once the thread runs its loop (tests; the store simply skips a thread that is not idle). */

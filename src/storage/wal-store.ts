@@ -157,12 +157,29 @@ export class DiskWalStore implements WalStore {
   }
 
   flushRecordLsn(): Lsn {
+    this.catchUpWithThread();
     return this._flushRecordLsn;
   }
 
   /** Raw durable position (may be mid-record); internal to storage, exposed for tests and metrics. */
   rawFlushLsn(): Lsn {
+    this.catchUpWithThread();
     return this._flushLsn;
+  }
+
+  /**
+   * The flush the I/O thread is writing, with the positions it makes durable. Its ack reaches the
+   * proposer before the event loop hears of the job, so the positions are taken as soon as the
+   * thread marks the write durable: whoever saw the ack (a status read, say) sees them too.
+   */
+  private onThread: { thread: IoThread; job: number; flushLsn: Lsn; flushRecordLsn: Lsn } | null = null;
+
+  private catchUpWithThread(): void {
+    const t = this.onThread;
+    if (t === null || !t.thread.durable(t.job)) return;
+    this.onThread = null;
+    this._flushLsn = t.flushLsn;
+    this._flushRecordLsn = t.flushRecordLsn;
   }
 
   pendingTruncation(): boolean {
@@ -396,9 +413,12 @@ export class DiskWalStore implements WalStore {
     this.batchOffset += this.batchBytes;
     this.batch = null;
     this.batchBytes = 0;
+    const done = thread.run(job);
+    this.onThread = { thread, job: thread.current!, flushLsn: this._writeLsn, flushRecordLsn: this._writeRecordLsn };
     try {
-      return await thread.run(job);
+      return await done;
     } catch (e) {
+      this.onThread = null;
       this.writeFailure ??= e instanceof Error ? e : new Error(String(e));
       await this.waitForWrites(0); // throws, after voiding the positions past the last flush
       throw e;
@@ -442,6 +462,7 @@ export class DiskWalStore implements WalStore {
       );
     }
     const ackSent = await this.writeDurably(file, ack);
+    this.onThread = null;
     this._flushLsn = this._writeLsn;
     this._flushRecordLsn = this._writeRecordLsn;
     return ackSent;

@@ -11,7 +11,7 @@ import { formatLsn } from '../../src/lsn.js';
 import { parseJsonBigintSafe } from '../../src/http/json.js';
 import { readControlFile } from '../../src/storage/control-store.js';
 import { removeDir, startServer, stopServer, type ServerProcess } from '../helpers/server-process.js';
-import { RawProposer, randomId } from '../helpers/raw-client.js';
+import { RawProposer, randomId, timelineStatus } from '../helpers/raw-client.js';
 
 const NODE_ID = 42;
 const SYSTEM_ID = '7439181208386574123';
@@ -383,6 +383,23 @@ describe('with a compute streaming', () => {
 });
 
 describe('metrics', () => {
+  test('an acknowledged flush is in the status and in TIMELINE_STATUS as soon as the ack arrives (acks leave from the I/O thread)', async () => {
+    const tenantId = randomId();
+    const timelineId = randomId();
+    const p = await RawProposer.start(server.pgPort, { tenantId, timelineId });
+    try {
+      for (let i = 0; i < 150; i++) {
+        await p.append(100 + (i % 5) * 300);
+        const acked = formatLsn(p.acked);
+        const status = (await call('GET', `/v1/tenant/${tenantId}/timeline/${timelineId}`)).json as Record<string, unknown>;
+        assert.equal(status.flush_lsn, acked, `commit ${i}: HTTP status`);
+        assert.equal((await timelineStatus(server.pgPort, tenantId, timelineId))?.flushLsn, acked, `commit ${i}: TIMELINE_STATUS`);
+      }
+    } finally {
+      await p.client.close();
+    }
+  });
+
   test('Neon metric names are exposed and move when WAL is streamed', async () => {
     const tenantId = randomId();
     const timelineId = randomId();
