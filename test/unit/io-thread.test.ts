@@ -9,30 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { IoThread, ACK_BYTES, JOB_BYTES } from '../../src/storage/io-thread.js';
 import { DirectAck } from '../../src/receive/direct-ack.js';
+import { fdOf, socketPair, withPair } from '../helpers/socket-pair.js';
 
 const workerUrl = new URL('../../src/storage/io-thread-worker.js', import.meta.url);
-
-/** A connected loopback pair: `server` is the accepted side (the safekeeper's), `client` the peer. */
-async function socketPair(): Promise<{ server: net.Socket; client: net.Socket; close(): void }> {
-  const listener = net.createServer();
-  await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
-  const accepted = new Promise<net.Socket>((r) => listener.once('connection', r));
-  const client = net.connect((listener.address() as net.AddressInfo).port, '127.0.0.1');
-  await new Promise((r) => client.once('connect', r));
-  const server = await accepted;
-  listener.close();
-  return { server, client, close: () => (server.destroy(), client.destroy()) };
-}
-
-/** Runs `body` with a fresh socket pair, closed afterwards whatever happens. */
-async function withPair(body: (pair: { server: net.Socket; client: net.Socket }) => Promise<void>): Promise<void> {
-  const pair = await socketPair();
-  try {
-    await body(pair);
-  } finally {
-    pair.close();
-  }
-}
 
 /** Resolves with the first `n` bytes the socket receives. */
 function receive(socket: net.Socket, n: number): Promise<Buffer> {
@@ -49,10 +28,6 @@ function receive(socket: net.Socket, n: number): Promise<Buffer> {
     };
     socket.on('data', onData);
   });
-}
-
-function fdOf(socket: net.Socket): number {
-  return (socket as unknown as { _handle: { fd: number } })._handle.fd;
 }
 
 describe('IoThread', () => {

@@ -11,7 +11,7 @@ import { parsePageHeader, isLongHeader, XLP_FIRST_IS_CONTRECORD, XLP_LONG_HEADER
 import { formatLsn } from '../../src/lsn.js';
 import { writevAt } from '../../src/storage/segment-file.js';
 import { ioThread } from '../../src/storage/io-thread.js';
-import net from 'node:net';
+import { fdOf, socketPair } from '../helpers/socket-pair.js';
 
 const SEG = 16 * 1024 * 1024;
 const SYSID = 7712208890765003361n;
@@ -258,18 +258,9 @@ describe('DiskWalStore', () => {
 
   test('flushes with acks: the I/O thread sends the ack after the bytes are in the file; two stores at once never fail for the busy thread', async () => {
     await ioThread()!.started();
-    const listener = net.createServer();
-    await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
-    const peers: net.Socket[] = [];
-    const servers: net.Socket[] = [];
-    for (let i = 0; i < 2; i++) {
-      const accepted = new Promise<net.Socket>((r) => listener.once('connection', r));
-      const peer = net.connect((listener.address() as net.AddressInfo).port, '127.0.0.1');
-      await new Promise((r) => peer.once('connect', r));
-      peers.push(peer);
-      servers.push(await accepted);
-    }
-    listener.close();
+    const pairs = [await socketPair(), await socketPair()];
+    const peers = pairs.map((p) => p.client);
+    const servers = pairs.map((p) => p.server);
     const dirB = await fs.mkdtemp(path.join(os.tmpdir(), 'wal-store-b-'));
     try {
       const start = SEG1 + 40n;
@@ -283,7 +274,6 @@ describe('DiskWalStore', () => {
         const w = gen.generate(BATCH_BYTES + 20_000);
         await store.write(w.beginLsn, w.bytes);
       }
-      const fdOf = (s: net.Socket) => (s as unknown as { _handle: { fd: number } })._handle.fd;
       const acks = stores.map((_, i) => Buffer.from(`ack-${i}`));
       const received = peers.map((p) => new Promise<Buffer>((r) => p.once('data', r)));
       const sent = await Promise.all(stores.map((s, i) => s.flush({ fd: fdOf(servers[i]), bytes: acks[i] })));
@@ -301,7 +291,7 @@ describe('DiskWalStore', () => {
       );
       for (const [r, s] of reopened) assert.equal(r.flushRecordLsn(), s.writeRecordLsn());
     } finally {
-      for (const s of [...peers, ...servers]) s.destroy();
+      for (const p of pairs) p.close();
       await fs.rm(dirB, { recursive: true, force: true });
     }
   });
