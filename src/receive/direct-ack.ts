@@ -26,8 +26,8 @@ function socketFd(socket: Conn): number | null {
 
 export class DirectAck {
   private readonly fd: number | null;
-  /** The ack the I/O thread may be writing now (null: none). */
-  private inFlight: Uint8Array | null = null;
+  /** The I/O thread may be writing this connection's ack now. */
+  private inFlight = false;
   /** The encoded reply of the flush in progress, sent by the event loop as far as the thread did not. */
   private reply: Uint8Array | null = null;
   /** Writes held back while the thread may write; then run in order. */
@@ -58,7 +58,7 @@ export class DirectAck {
     this.reply = bytes;
     const s = this.socket;
     if (this.fd === null || this.inFlight || s.destroyed || !s.writable || s.writableLength > 0) return null;
-    this.inFlight = bytes;
+    this.inFlight = true;
     return { fd: this.fd, bytes };
   }
 
@@ -66,7 +66,7 @@ export class DirectAck {
   settle(ackSent: number): void {
     const reply = this.reply;
     this.reply = null;
-    this.inFlight = null;
+    this.inFlight = false;
     if (reply && ackSent < reply.length) this.writeNow(ackSent === 0 ? reply : reply.subarray(ackSent));
     this.release();
   }
@@ -74,7 +74,7 @@ export class DirectAck {
   /** The flush failed: its reply is not sent (nothing was, the thread only sends after a durable write). */
   abandon(): void {
     this.reply = null;
-    this.inFlight = null;
+    this.inFlight = false;
     this.release();
   }
 
