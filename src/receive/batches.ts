@@ -142,24 +142,26 @@ export async function vote(session: WalPushSession): Promise<BatchResult> {
 
 /** Streaming: everything queued, as one batch; no flush (the flushing state does that). */
 export async function append(session: WalPushSession): Promise<BatchResult> {
-  const msgs = session.inbox.drain();
-  const mark = session.inbox.lastTakenMark;
+  session.streaming = true;
+  const { messages: msgs, marks } = session.inbox.drainWithMarks();
   dequeued(session, msgs);
   const result = emptyResult();
   if (msgs.length === 0) return result;
-  // The WAL store has copied every AppendRequest's bytes once the batch is done: free them then.
   await inAcceptor(timelineOf(session), async (a) => {
-    for (const msg of msgs) {
+    for (let i = 0; i < msgs.length; i++) {
+      const msg = msgs[i]!;
       result.taken++;
       if (msg.kind === 'AppendRequest') result.appended = true;
       if (msg.kind === 'ProposerElected') result.sawElected = true;
       const reply = withHsFeedback(timelineOf(session), await processOne(a, session, msg));
       if (reply) result.replies.push(reply);
+      // The WAL store has copied the message's bytes: the reader may reuse their memory now,
+      // not only once the batch is done (a batch of a stream holds megabytes).
+      session.release(marks[i]!);
     }
     result.progress = progressOf(a);
     result.queued = session.inbox.length;
   });
-  session.release(mark);
   return result;
 }
 

@@ -56,8 +56,13 @@ export class Inbox {
 
   /** Takes everything queued now, in order. */
   drain(): ProposerMessage[] {
-    const out = this.items.slice(this.head);
-    if (out.length > 0) this._lastTakenMark = this.marks[this.marks.length - 1]!;
+    return this.drainWithMarks().messages;
+  }
+
+  /** drain(), with each message's mark (the stream position after its frame). */
+  drainWithMarks(): { messages: ProposerMessage[]; marks: number[] } {
+    const out = { messages: this.items.slice(this.head), marks: this.marks.slice(this.head) };
+    if (out.messages.length > 0) this._lastTakenMark = this.marks[this.marks.length - 1]!;
     this.items = [];
     this.marks = [];
     this.head = 0;

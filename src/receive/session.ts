@@ -54,6 +54,11 @@ export class WalPushSession {
   readonly clock: Clock;
   logger: Logger;
   timeline: Timeline | null = null;
+  /**
+   * An append batch has run: WAL is flowing. Until then the reader reads no further than the
+   * message being processed (see reader.ts).
+   */
+  streaming = false;
   /** Where socket reads land once the reader switched to a reused buffer; null until then (or if it could not). */
   ring: GrowingRing | null = null;
   /** Resolves once end() ran. */
