@@ -22,6 +22,7 @@ import path from 'node:path';
 import { MemoryWalLog, Proposer, WalGenerator } from './client/index.js';
 import type { Logger } from './log.js';
 import { Safekeeper } from './safekeeper.js';
+import { primeRingPool } from './receive/growing-ring.js';
 
 export interface WarmupOptions {
   /** Commits of one small record each, the next sent once the previous is acknowledged. */
@@ -77,5 +78,6 @@ export async function warmUp(opts: WarmupOptions): Promise<{ seconds: number }> 
     await sk.stop();
     await rm(dir, { recursive: true, force: true });
   }
+  primeRingPool();
   return { seconds: (performance.now() - t0) / 1000 };
 }

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { GrowingRing, LARGE_RING_BYTES, SMALL_RING_BYTES } from '../../src/receive/growing-ring.js';
+import { GrowingRing, LARGE_RING_BYTES, SMALL_RING_BYTES, pooledRings, primeRingPool } from '../../src/receive/growing-ring.js';
 
 const KiB = 1024;
 
@@ -54,5 +54,27 @@ describe('GrowingRing', () => {
     assert.equal(ring.low(1), false);
     ring.release(5000 + SMALL_RING_BYTES + 90);
     ring.retire();
+  });
+
+  test('priming the pool readies one ring of each size, which the next connection\'s ring and its growth take', () => {
+    const small = pooledRings(SMALL_RING_BYTES);
+    const large = pooledRings(LARGE_RING_BYTES);
+    primeRingPool();
+    assert.equal(pooledRings(SMALL_RING_BYTES), small + 1);
+    assert.equal(pooledRings(LARGE_RING_BYTES), large + 1);
+    const ring = new GrowingRing(0);
+    assert.equal(pooledRings(SMALL_RING_BYTES), small);
+    // A fast stream grows it into the primed large ring, whose bytes arrive intact.
+    let pos = 0;
+    for (let i = 0; i < 4; i++) {
+      const views = ring.store(Buffer.alloc(512 * KiB, i + 1));
+      pos += 512 * KiB;
+      assert.equal(views[0]![0], i + 1);
+    }
+    assert.equal(ring.capacity, LARGE_RING_BYTES);
+    assert.equal(pooledRings(LARGE_RING_BYTES), large);
+    ring.release(pos);
+    ring.retire();
+    assert.equal(pooledRings(LARGE_RING_BYTES), large + 1);
   });
 });
