@@ -14,7 +14,8 @@
 // that deoptimised as soon as the real traffic came (no gain measured). The
 // compiled code is shared with the real safekeeper started next; nothing of
 // the throwaway one survives (its temp directory is removed, its actors and
-// listener stopped, it never had an HTTP listener or process metrics).
+// listener stopped, it never had an HTTP listener or process metrics). Last, the
+// receive-ring pool gets memory whose pages are already mapped (growing-ring.ts).
 
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -35,6 +36,8 @@ export interface WarmupOptions {
 const START_LSN = 0x1000028n;
 /** Then a short stream of full-size AppendRequests, for the bulk path. */
 const STREAM_BYTES = 16 * 1024 * 1024;
+/** And a shorter one after the commits. */
+const RESTREAM_BYTES = 4 * 1024 * 1024;
 
 export async function warmUp(opts: WarmupOptions): Promise<{ seconds: number }> {
   const t0 = performance.now();
@@ -62,12 +65,25 @@ export async function warmUp(opts: WarmupOptions): Promise<{ seconds: number }> 
       });
       try {
         await p.start();
+        // The stream first: V8 optimizes a function with the paths it has seen so far, and a path
+        // first taken afterwards throws the optimized code away. Streaming first takes the bulk
+        // paths (multi-part writes, segment ends) before the commits make the code hot, so what
+        // is compiled then serves both kinds of traffic; the other order left the WAL store's
+        // write path and the decoder deoptimized at the end of the warm-up, and compiled again
+        // during the first real stream.
+        if (stream > 0 && !opts.signal?.aborted) {
+          p.appendWal(gen.generate(stream));
+          await p.waitForCommit(gen.lsn);
+        }
         for (let i = 0; i < commits && !opts.signal?.aborted; i++) {
           p.appendWal(gen.generate(1, 60 + (i % 7) * 40));
           await p.waitForCommit(gen.lsn);
         }
+        // The commits take paths of the WAL decoder the stream did not (small pieces, skips) and
+        // leave it deoptimized, not called often enough to be compiled again: a last short stream
+        // makes it hot once more, now with every path seen.
         if (stream > 0 && !opts.signal?.aborted) {
-          p.appendWal(gen.generate(stream));
+          p.appendWal(gen.generate(RESTREAM_BYTES));
           await p.waitForCommit(gen.lsn);
         }
       } finally {

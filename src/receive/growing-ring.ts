@@ -35,6 +35,11 @@ class RingMemoryPool {
 
 const pool = new RingMemoryPool((size) => (size >= LARGE_RING_BYTES ? 8 : 64));
 
+/** Pooled ring memory of `size` bytes ready for the next connection (for tests). */
+export function pooledRings(size: number): number {
+  return pool.available(size);
+}
+
 /**
  * Puts one ring of each size into the pool with every page already touched. The first stream
  * after start otherwise reads into memory the kernel has not mapped yet: on this project's VM each
@@ -43,11 +48,6 @@ const pool = new RingMemoryPool((size) => (size >= LARGE_RING_BYTES ? 8 : 64));
  * returns to the pool only once its socket is closed, up to 5 s after the connection ends, so the
  * warm-up's own rings are not back in time.)
  */
-/** Pooled ring memory of `size` bytes ready for the next connection (tests and metrics). */
-export function pooledRings(size: number): number {
-  return pool.available(size);
-}
-
 export function primeRingPool(): void {
   // fill() writes every page (calloc-style zeroed allocations leave fresh pages untouched).
   for (const size of [SMALL_RING_BYTES, LARGE_RING_BYTES]) pool.release(Buffer.allocUnsafeSlow(size).fill(0));
