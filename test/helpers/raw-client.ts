@@ -382,8 +382,11 @@ export class RawProposer {
     return p;
   }
 
-  /** One AppendRequest of at least `bytes` WAL bytes (< 128 KiB); resolves with the AppendResponse covering it. */
-  async append(bytes = 8192, recordSize?: number): Promise<AppendResponse> {
+  /**
+   * Sends one AppendRequest of at least `bytes` WAL bytes without waiting for an answer (as the
+   * walproposer pipelines them); returns the WAL it carried.
+   */
+  sendAppend(bytes = 8192, recordSize?: number): { beginLsn: Lsn; endLsn: Lsn } {
     const chunk = this.gen.generate(bytes, recordSize);
     this.client.send({
       kind: 'AppendRequest', generation: 0,
@@ -398,6 +401,12 @@ export class RawProposer {
       wal: chunk.bytes,
     });
     this.appends++;
+    return chunk;
+  }
+
+  /** One AppendRequest of at least `bytes` WAL bytes (< 128 KiB); resolves with the AppendResponse covering it. */
+  async append(bytes = 8192, recordSize?: number): Promise<AppendResponse> {
+    const chunk = this.sendAppend(bytes, recordSize);
     for (;;) {
       const m = await this.client.nextAcceptorMessage();
       if (m.kind !== 'AppendResponse') throw new Error(`expected AppendResponse, got ${m.kind}`);

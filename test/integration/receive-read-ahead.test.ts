@@ -9,8 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Safekeeper } from '../../src/safekeeper.js';
-import { silentLogger } from '../../src/log.js';
+import { inProcessSafekeeper } from '../helpers/in-process.js';
 import { nodeFs, type StorageFs } from '../../src/storage/fs.js';
 import { FIRST_RECORD_LSN, RawProposer, randomId } from '../helpers/raw-client.js';
 
@@ -37,15 +36,7 @@ test('WAL pipelined behind a ProposerElected is not read while the election is p
       },
     },
   });
-  const sk = new Safekeeper({
-    datadir: dir,
-    nodeId: 1n,
-    listenPg: { host: '127.0.0.1', port: 0 },
-    listenHttp: null,
-    noSync: false,
-    logger: silentLogger(),
-    fs,
-  });
+  const sk = inProcessSafekeeper(dir, { listenHttp: null, fs });
   await sk.start();
   let p: RawProposer | null = null;
   try {
@@ -53,22 +44,7 @@ test('WAL pipelined behind a ProposerElected is not read while the election is p
     p = proposer;
     // Like Neon's walproposer: WAL right behind the ProposerElected, without waiting for an answer.
     let end = FIRST_RECORD_LSN;
-    for (let sent = 0; sent < STREAM_BYTES; sent += APPEND_BYTES) {
-      const chunk = proposer.gen.generate(APPEND_BYTES);
-      proposer.client.send({
-        kind: 'AppendRequest',
-        generation: 0,
-        term: 1n,
-        termStartLsn: FIRST_RECORD_LSN,
-        beginLsn: chunk.beginLsn,
-        endLsn: chunk.endLsn,
-        commitLsn: 0n,
-        truncateLsn: 0n,
-        proposerUuid: proposer.proposerId,
-        wal: chunk.bytes,
-      });
-      end = chunk.endLsn;
-    }
+    for (let sent = 0; sent < STREAM_BYTES; sent += APPEND_BYTES) end = proposer.sendAppend(APPEND_BYTES).endLsn;
 
     const deadline = performance.now() + 5000;
     while (!openHeld) {
