@@ -34,9 +34,9 @@ export interface WarmupOptions {
 }
 
 const START_LSN = 0x1000028n;
-/** Then a short stream of full-size AppendRequests, for the bulk path. */
+/** A stream of full-size AppendRequests for the bulk path, before the commits (see below). */
 const STREAM_BYTES = 16 * 1024 * 1024;
-/** And a shorter one after the commits. */
+/** And a shorter one after them. */
 const RESTREAM_BYTES = 4 * 1024 * 1024;
 
 export async function warmUp(opts: WarmupOptions): Promise<{ seconds: number }> {
@@ -79,9 +79,9 @@ export async function warmUp(opts: WarmupOptions): Promise<{ seconds: number }> 
           p.appendWal(gen.generate(1, 60 + (i % 7) * 40));
           await p.waitForCommit(gen.lsn);
         }
-        // The commits take paths of the WAL decoder the stream did not (small pieces, skips) and
-        // leave it deoptimized, not called often enough to be compiled again: a last short stream
-        // makes it hot once more, now with every path seen.
+        // The decoder's code compiled during the stream was thrown away when it first took a path
+        // the stream had not (--trace-deopt: "insufficient type feedback"), and commits call it too
+        // rarely to compile it again: a last short stream makes it hot once more, every path seen.
         if (stream > 0 && !opts.signal?.aborted) {
           p.appendWal(gen.generate(RESTREAM_BYTES));
           await p.waitForCommit(gen.lsn);
