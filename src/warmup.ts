@@ -5,7 +5,7 @@
 // thread pool's WAL writes, so a restarted safekeeper answered its computes'
 // first thousand commits at several times its usual latency (wp-bench's
 // 2 000-commit runs: p90 1.35 ms, p99 4.5 ms). Instead a throwaway safekeeper
-// in this process takes 1 500 commits (by default) and a 16 MiB stream from the
+// in this process takes 1 500 commits (by default) and 20 MiB of streams from the
 // project's own proposer client, both protocol versions, over loopback,
 // through the very same code: wire framing, the connection chart and its
 // children, the acceptor, the WAL store and decoder, real O_DSYNC writes and
