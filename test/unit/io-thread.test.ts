@@ -1,6 +1,6 @@
 // The WAL I/O thread and a connection's DirectAck, on real files and real TCP sockets.
 
-import { describe, test, after } from 'node:test';
+import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, constants, openSync, readFileSync, writeSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -33,13 +33,16 @@ function receive(socket: net.Socket, n: number): Promise<Buffer> {
 describe('IoThread', () => {
   const thread = new IoThread(workerUrl);
   let dir = '';
+  // Made before any test, so a filtered run never writes its files into the working directory.
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'io-thread-'));
+  });
   after(async () => {
     await thread.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   test('writes at the position, then sends the ack, which the peer only sees once the bytes are in the file', async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), 'io-thread-'));
     const file = path.join(dir, 'seg');
     const fd = openSync(file, constants.O_RDWR | constants.O_CREAT | constants.O_DSYNC);
     const pair = await socketPair();
