@@ -7,10 +7,13 @@
 // drops events a state does not handle, so a queue inside events would lose
 // messages) and signals MESSAGES; each processing state asks the processor
 // child to RUN one batch (everything queued, through the timeline) and moves
-// on when it reports BATCH_DONE or BATCH_FAILED; replies go to the writer
-// child. All three children live as long as the connection: nothing is
-// spawned per batch and no timer is armed per commit, so a commit costs three
-// macrosteps (MESSAGES, the append's BATCH_DONE, the flush's BATCH_DONE).
+// on when it reports BATCH_DONE or BATCH_FAILED. The greeting's and the vote's
+// replies go to the writer child; while streaming, a batch puts its replies on
+// the wire itself (an acknowledgement must leave the moment it is durable), so
+// the chart only takes note of the positions. All three children live as long
+// as the connection: nothing is spawned per batch and no timer is armed per
+// commit, so a commit costs three macrosteps (MESSAGES, the append's
+// BATCH_DONE, the flush's BATCH_DONE), each with one context update.
 // The implementations of every actor, guard and side-effect action are
 // supplied by the server with `.provide()`; the defaults here are inert so
 // the chart can be drawn, model-tested and inspected on its own.
@@ -45,10 +48,12 @@ export interface Progress {
 export interface BatchResult {
   replies: AcceptorMessage[];
   /**
-   * The replies are on the wire already: a flush's AppendResponse leaves as soon as it is durable
-   * (src/receive/direct-ack.ts), so the writer only takes note of them.
+   * The replies are on the wire already: a streaming batch sends its own (a flush's AppendResponse
+   * as soon as it is durable, src/receive/direct-ack.ts), so they do not go to the writer.
    */
   repliesSent: boolean;
+  /** A FlushWAL ran: everything appended before it is durable (the chart's `dirty` clears). */
+  flushed: boolean;
   /** A ProposerElected was dequeued (the walreceiver slot turns Streaming, even if it was ignored). */
   sawElected: boolean;
   /** Voting is over on this connection: an Elected was processed or an AppendRequest is next. */
@@ -158,7 +163,7 @@ export const connectionMachine = setup({
       const { result } = params;
       const p = result.progress;
       return {
-        dirty: context.dirty || result.appended,
+        dirty: !result.flushed && (context.dirty || result.appended),
         processed: context.processed + result.taken,
         queueDepth: result.queued,
         ...(p ? { generation: p.generation, term: p.term, flushLsn: p.flushLsn, commitLsn: p.commitLsn } : {}),
@@ -283,7 +288,6 @@ export const connectionMachine = setup({
                 target: '#connection.flushing',
                 actions: [
                   { type: 'applyBatch', params: batchOutput },
-                  { type: 'sendReplies', params: batchOutput },
                   { type: 'markStreaming', params: batchOutput },
                 ],
               },
@@ -291,7 +295,6 @@ export const connectionMachine = setup({
                 target: 'waiting',
                 actions: [
                   { type: 'applyBatch', params: batchOutput },
-                  { type: 'sendReplies', params: batchOutput },
                   { type: 'markStreaming', params: batchOutput },
                 ],
               },
@@ -303,14 +306,8 @@ export const connectionMachine = setup({
     flushing: {
       entry: { type: 'run', params: { batch: 'flush' } },
       on: {
-        BATCH_DONE: {
-          target: 'streaming',
-          actions: [
-            { type: 'applyBatch', params: batchOutput },
-            { type: 'sendReplies', params: batchOutput },
-            assign({ dirty: false }),
-          ],
-        },
+        // The result says `flushed`: applyBatch clears `dirty` (one context update per commit step).
+        BATCH_DONE: { target: 'streaming', actions: { type: 'applyBatch', params: batchOutput } },
       },
     },
     closed: {

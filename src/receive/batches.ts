@@ -12,14 +12,14 @@ import type { Timelines } from '../timeline/timelines.js';
 import type { Timeline } from '../timeline/timeline.js';
 import { QUEUED_MESSAGE_OVERHEAD } from './reader.js';
 import type { WalPushSession } from './session.js';
-import { encodeReplies } from './writer.js';
+import { encodeReplies, sendReplies } from './writer.js';
 
 function progressOf(a: Acceptor): Progress {
   return { generation: a.generation, term: a.term.toString(), flushLsn: formatLsn(a.flushLsn()), commitLsn: formatLsn(a.commitLsn) };
 }
 
 function emptyResult(): BatchResult {
-  return { replies: [], repliesSent: false, sawElected: false, readyToStream: false, appended: false, taken: 0, queued: 0, flushDue: false, progress: null };
+  return { replies: [], repliesSent: false, flushed: false, sawElected: false, readyToStream: false, appended: false, taken: 0, queued: 0, flushDue: false, progress: null };
 }
 
 /** Keeps the queue gauges right for messages taken off the inbox. */
@@ -162,6 +162,10 @@ export async function append(session: WalPushSession): Promise<BatchResult> {
     result.progress = progressOf(a);
     result.queued = session.inbox.length;
   });
+  // An append batch replies when its appends flushed on their own (a segment filled) or for a
+  // message other than an append: sent from here, in order with the acknowledgements.
+  if (result.replies.length > 0) sendReplies(session, result.replies);
+  result.repliesSent = true;
   return result;
 }
 
@@ -179,7 +183,8 @@ export function flush(session: WalPushSession): Promise<BatchResult> {
       const { reply, ackSent } = await a.flushWalAcking((r) => session.ack.offer(encodeReplies(codec, [withHsFeedback(timeline, r)!])));
       session.ack.settle(ackSent);
       settled = true;
-      return { ...emptyResult(), replies: [reply], repliesSent: true, queued: session.inbox.length, progress: progressOf(a) };
+      if (reply.kind === 'AppendResponse') session.lastAppendResponse = reply;
+      return { ...emptyResult(), replies: [reply], repliesSent: true, flushed: true, queued: session.inbox.length, progress: progressOf(a) };
     } finally {
       if (!settled) session.ack.abandon();
     }

@@ -9,7 +9,7 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { Ttid } from '../ids.js';
 import type { SafekeeperMetrics } from '../metrics.js';
-import { codecForVersion, type ProtocolCodec } from '../protocol/index.js';
+import { codecForVersion, type AppendResponse, type ProtocolCodec } from '../protocol/index.js';
 import type { Timeline } from '../timeline/timeline.js';
 import { BackendSerializer, SqlState, type FrameReader } from '../wire/index.js';
 import { Inbox } from './inbox.js';
@@ -59,6 +59,11 @@ export class WalPushSession {
    * message being processed (see reader.ts).
    */
   streaming = false;
+  /**
+   * The last AppendResponse sent: the writer sends a copy with each pageserver feedback the timeline
+   * broadcasts, as Neon's network_write does.
+   */
+  lastAppendResponse: AppendResponse | null = null;
   /** Where socket reads land once the reader switched to a reused buffer; null until then (or if it could not). */
   ring: GrowingRing | null = null;
   /** Resolves once end() ran. */

@@ -1,11 +1,12 @@
-// The writer child of a connection: replies → CopyData frames → socket. Like
-// the seed's network_write it remembers the last AppendResponse and, whenever
-// the timeline broadcasts pageserver feedback, re-sends a copy of it with the
-// feedback attached (feedback before the first AppendResponse is dropped).
+// The writer child of a connection: the greeting's and the vote's replies →
+// CopyData frames → socket (a streaming batch sends its own, see sendReplies),
+// the closing ErrorResponse, and, like the seed's network_write, a copy of the
+// last AppendResponse with the pageserver feedback attached whenever the
+// timeline broadcasts one (feedback before the first AppendResponse is dropped).
 
 import { fromCallback } from 'xstate';
 import type { ConnectionInput, ConnectionSummary, WriterEvent } from '../../machines/connection.js';
-import type { AcceptorMessage, AppendResponse, PageserverFeedback } from '../protocol/messages.js';
+import type { AcceptorMessage, PageserverFeedback } from '../protocol/messages.js';
 import type { ProtocolCodec } from '../protocol/index.js';
 import { copyDataHeader } from '../wire/index.js';
 import type { SessionTable, WalPushSession } from './session.js';
@@ -22,6 +23,14 @@ export function encodeReplies(codec: ProtocolCodec, replies: readonly AcceptorMe
     parts.push(copyDataHeader(body.length), body);
   }
   return Buffer.concat(parts);
+}
+
+/** Replies to the socket now; the last AppendResponse among them is remembered for feedback copies. */
+export function sendReplies(session: WalPushSession, replies: readonly AcceptorMessage[]): void {
+  for (const reply of replies) {
+    if (reply.kind === 'AppendResponse') session.lastAppendResponse = reply;
+  }
+  writeReplies(session, replies);
 }
 
 function writeReplies(session: WalPushSession, replies: readonly AcceptorMessage[]): void {
@@ -51,11 +60,11 @@ function closeSession(sessions: SessionTable, session: WalPushSession, summary: 
 export function writerActor(sessions: SessionTable) {
   return fromCallback<WriterEvent, ConnectionInput>(({ input, receive }) => {
     const session = sessions.get(input.connId);
-    let lastAppendResponse: AppendResponse | null = null;
     let unsubscribe: (() => void) | null = null;
 
     const onFeedback = (feedback: PageserverFeedback) => {
-      if (lastAppendResponse) writeReplies(session, [{ ...lastAppendResponse, pageserverFeedback: feedback }]);
+      const last = session.lastAppendResponse;
+      if (last) writeReplies(session, [{ ...last, pageserverFeedback: feedback }]);
     };
 
     receive((event) => {
@@ -64,14 +73,11 @@ export function writerActor(sessions: SessionTable) {
         return;
       }
       if (event.replies.length === 0) return;
-      for (const reply of event.replies) {
-        if (reply.kind === 'AppendResponse') lastAppendResponse = reply;
-      }
-      // The timeline is known once the greeting was processed, before any reply is sent.
+      // The timeline is known once the greeting was processed, and the greeting's reply comes here.
       if (!unsubscribe && session.timeline) {
         unsubscribe = session.timeline.walReceivers.onPageserverFeedback(onFeedback);
       }
-      if (!event.sent) writeReplies(session, event.replies);
+      if (!event.sent) sendReplies(session, event.replies);
     });
 
     return () => unsubscribe?.();

@@ -113,7 +113,7 @@ export function appendReply(flushLsn = 0x1000100n): AcceptorMessage {
 }
 
 export function outcome(fields: Partial<BatchOutcome> = {}): BatchOutcome {
-  return { replies: [], repliesSent: false, sawElected: false, readyToStream: false, appended: false, flushDue: false, progress: null, ...fields };
+  return { replies: [], repliesSent: false, flushed: false, sawElected: false, readyToStream: false, appended: false, flushDue: false, progress: null, ...fields };
 }
 
 /** Samples used by the model and by the scenarios: one per branch the chart can take. */
@@ -126,23 +126,28 @@ export const OUTCOMES = {
     readyToStream: true,
     progress: { generation: 0, term: '2', flushLsn: '0/1000000', commitLsn: '0/0' },
   }),
-  /** The batch filled a segment, so the flush position moved and the acceptor replied. */
+  /**
+   * The batch filled a segment, so the flush position moved and the acceptor replied. Streaming
+   * batches send their replies themselves (repliesSent), as the server's do.
+   */
   appended: outcome({
     replies: [appendReply(0x2000000n)],
+    repliesSent: true,
     appended: true,
     progress: { generation: 0, term: '2', flushLsn: '0/2000000', commitLsn: '0/1000000' },
   }),
-  appendedNothing: outcome(),
+  appendedNothing: outcome({ repliesSent: true }),
   /** As `appended`, but streaming has been busy for FLUSH_INTERVAL_MS since its last flush. */
   appendedFlushDue: outcome({
     replies: [appendReply(0x2000000n)],
+    repliesSent: true,
     appended: true,
     flushDue: true,
     progress: { generation: 0, term: '2', flushLsn: '0/2000000', commitLsn: '0/1000000' },
   }),
   /** The flush is due but this batch appended nothing (e.g. only an Elected was queued). */
-  appendedNothingFlushDue: outcome({ flushDue: true }),
-  flushed: outcome({ replies: [appendReply()], progress: { generation: 0, term: '2', flushLsn: '0/1000100', commitLsn: '0/1000000' } }),
+  appendedNothingFlushDue: outcome({ repliesSent: true, flushDue: true }),
+  flushed: outcome({ replies: [appendReply()], repliesSent: true, flushed: true, progress: { generation: 0, term: '2', flushLsn: '0/1000100', commitLsn: '0/1000000' } }),
 } satisfies Record<string, BatchOutcome>;
 
 // ---- the harness ----

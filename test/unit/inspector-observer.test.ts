@@ -118,7 +118,7 @@ class World {
     const i = this.pending.findIndex((p) => p.kind === kind);
     assert.ok(i >= 0, `no ${kind} batch running (running: ${this.pending.map((p) => p.kind).join(', ') || 'none'})`);
     const [p] = this.pending.splice(i, 1);
-    p!.resolve({ replies: [], repliesSent: false, sawElected: false, readyToStream: false, appended: false, taken: 0, queued: 0, flushDue: false, progress: null, ...fields });
+    p!.resolve({ replies: [], repliesSent: false, flushed: kind === 'flush', sawElected: false, readyToStream: false, appended: false, taken: 0, queued: 0, flushDue: false, progress: null, ...fields });
     for (let k = 0; k < 5; k++) await Promise.resolve();
     await new Promise((r) => setImmediate(r));
   }
