@@ -111,7 +111,9 @@ async function runRound(round: Round, opts: WarmupOptions): Promise<void> {
 /** One proposer: elected, then a stream, commits of one small record each, and a stream again. */
 async function connection(address: string, version: 2 | 3, n: number, commits: number, streamBefore: number, streamAfter: number, signal?: AbortSignal): Promise<void> {
   const stopped = () => signal?.aborted === true;
-  const gen = new WalGenerator({ startLsn: START_LSN, seed: n });
+  // Some XLOG records among the logical messages, as in real WAL (the decoder checks those for a
+  // segment switch: a first one in a real stream threw its optimized code away).
+  const gen = new WalGenerator({ startLsn: START_LSN, seed: n, xlogNoopEvery: 16 });
   const p = new Proposer({
     safekeepers: [address],
     tenantId: n.toString(16).padStart(32, '0'),

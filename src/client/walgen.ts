@@ -1,5 +1,6 @@
 // Makes valid PostgreSQL WAL without a PostgreSQL: a stream of logical-message
-// records (storage.md §5) laid over 8 KiB pages, starting at any record boundary.
+// records (storage.md §5), optionally with XLOG no-ops among them, laid over
+// 8 KiB pages, starting at any record boundary.
 // Used by tests, the benchmark and the test proposer; content is deterministic per seed.
 
 import { crcAny, crcRange } from '../storage/wal-crc.js';
@@ -13,6 +14,8 @@ import {
   WAL_SEGMENT_SIZE,
   XLOG_BLCKSZ,
   XLOG_LOGICAL_MESSAGE,
+  XLOG_NOOP,
+  RM_XLOG_ID,
   XLP_FIRST_IS_CONTRECORD,
   XLR_BLOCK_ID_DATA_LONG,
   XLR_BLOCK_ID_DATA_SHORT,
@@ -33,6 +36,12 @@ export interface WalGeneratorOptions {
   seed?: number;
   /** Logical message prefix (stored NUL-terminated). */
   prefix?: string;
+  /**
+   * Every Nth record generate() makes is an XLOG no-op instead of a logical message: real WAL
+   * mixes resource managers, and the decoder looks twice at XLOG ones (a switch ends the segment).
+   * Default 0: none.
+   */
+  xlogNoopEvery?: number;
 }
 
 export interface WalChunk {
@@ -63,22 +72,7 @@ export function writeLogicalMessageRecord(
   const prefixSize = prefix.length + 1;
   const main = XL_LOGICAL_MESSAGE_SIZE + prefixSize + message.length;
   const totLen = logicalMessageRecordLength(message.length, prefixSize);
-  out.writeUInt32LE(totLen, off);
-  out.writeUInt32LE(0, off + 4); // xl_xid: non-transactional
-  out.writeBigUInt64LE(prevLsn, off + 8);
-  out[off + 16] = XLOG_LOGICAL_MESSAGE;
-  out[off + 17] = RM_LOGICALMSG_ID;
-  out[off + 18] = 0;
-  out[off + 19] = 0;
-  let p = off + SIZE_OF_RECORD_HEADER;
-  if (main < 256) {
-    out[p++] = XLR_BLOCK_ID_DATA_SHORT;
-    out[p++] = main;
-  } else {
-    out[p++] = XLR_BLOCK_ID_DATA_LONG;
-    out.writeUInt32LE(main, p);
-    p += 4;
-  }
+  let p = writeRecordStart(out, off, totLen, prevLsn, XLOG_LOGICAL_MESSAGE, RM_LOGICALMSG_ID, main);
   out.writeUInt32LE(dbId, p);
   out.writeUInt32LE(0, p + 4); // transactional = false, then 3 bytes of padding
   out.writeUInt32LE(prefixSize, p + 8);
@@ -90,10 +84,49 @@ export function writeLogicalMessageRecord(
   out[p + prefix.length] = 0;
   p += prefixSize;
   out.set(message, p);
+  sealRecord(out, off, totLen);
+  return totLen;
+}
+
+/** xl_tot_len of an XLOG no-op record carrying `dataLen` bytes of main data. */
+export function noopRecordLength(dataLen: number): number {
+  return SIZE_OF_RECORD_HEADER + (dataLen < 256 ? 2 : 5) + dataLen;
+}
+
+/** Writes one complete XLOG no-op record (resource manager XLOG, like checkpoints and FPIs); returns its length. */
+export function writeNoopRecord(out: Buffer, off: number, data: Uint8Array, prevLsn: Lsn): number {
+  const totLen = noopRecordLength(data.length);
+  out.set(data, writeRecordStart(out, off, totLen, prevLsn, XLOG_NOOP, RM_XLOG_ID, data.length));
+  sealRecord(out, off, totLen);
+  return totLen;
+}
+
+/** The record header (its CRC still 0) and the main data's block header; returns where the main data goes. */
+function writeRecordStart(out: Buffer, off: number, totLen: number, prevLsn: Lsn, info: number, rmid: number, main: number): number {
+  out.writeUInt32LE(totLen, off);
+  out.writeUInt32LE(0, off + 4); // xl_xid: none
+  out.writeBigUInt64LE(prevLsn, off + 8);
+  out[off + 16] = info;
+  out[off + 17] = rmid;
+  out[off + 18] = 0;
+  out[off + 19] = 0;
+  let p = off + SIZE_OF_RECORD_HEADER;
+  if (main < 256) {
+    out[p++] = XLR_BLOCK_ID_DATA_SHORT;
+    out[p++] = main;
+  } else {
+    out[p++] = XLR_BLOCK_ID_DATA_LONG;
+    out.writeUInt32LE(main, p);
+    p += 4;
+  }
+  return p;
+}
+
+/** The record's CRC: over its data, then the header up to the CRC field (PostgreSQL's order). */
+function sealRecord(out: Buffer, off: number, totLen: number): void {
   let crc = crcAny(out, off + SIZE_OF_RECORD_HEADER, off + totLen, 0);
   crc = crcRange(out, off, off + RECORD_CRC_OFFSET, crc);
   out.writeUInt32LE(crc, off + RECORD_CRC_OFFSET);
-  return totLen;
 }
 
 /** Encodes one complete logical-message record (header with CRC + data), without page headers. */
@@ -133,8 +166,10 @@ export class WalGenerator {
   private buf: Buffer = Buffer.alloc(0);
   private len = 0;
   private records = 0;
+  private readonly xlogNoopEvery: number;
 
   constructor(opts: WalGeneratorOptions) {
+    this.xlogNoopEvery = opts.xlogNoopEvery ?? 0;
     this.walSegSize = opts.walSegSize ?? WAL_SEGMENT_SIZE;
     if (this.walSegSize % XLOG_BLCKSZ !== 0) throw new Error(`walSegSize ${this.walSegSize} is not a multiple of ${XLOG_BLCKSZ}`);
     this.segSizeBig = BigInt(this.walSegSize);
@@ -172,20 +207,26 @@ export class WalGenerator {
     return this.records;
   }
 
-  /** Appends one record whose message is `message`, or `message` deterministic bytes. */
-  appendRecord(message: Uint8Array | number): { start: Lsn; end: Lsn } {
+  /**
+   * Appends one record whose message is `message`, or `message` deterministic bytes: a logical
+   * message, or with `noop` an XLOG no-op record carrying them.
+   */
+  appendRecord(message: Uint8Array | number, noop = false): { start: Lsn; end: Lsn } {
     const msg = typeof message === 'number' ? this.messageBytes(message) : message;
-    const totLen = logicalMessageRecordLength(msg.length, this.prefix.length + 1);
+    const totLen = noop ? noopRecordLength(msg.length) : logicalMessageRecordLength(msg.length, this.prefix.length + 1);
     // Room for the record, a header per page it touches, and padding.
     this.ensure(totLen + (Math.ceil(totLen / (XLOG_BLCKSZ - SIZE_OF_SHORT_PAGE_HEADER)) + 2) * SIZE_OF_LONG_PAGE_HEADER + 8);
     if (this.pageOff === 0) this.pageHeader(0);
     const start = this.pos;
     if (totLen <= XLOG_BLCKSZ - this.pageOff) {
       // Common case: the record fits the current page; build it in place.
-      writeLogicalMessageRecord(this.buf, this.len, this.prefix, msg, this.prev);
+      if (noop) writeNoopRecord(this.buf, this.len, msg, this.prev);
+      else writeLogicalMessageRecord(this.buf, this.len, this.prefix, msg, this.prev);
       this.emitted(totLen);
     } else {
-      const rec = encodeLogicalMessageRecord(this.prefix, msg, this.prev);
+      const rec = Buffer.allocUnsafe(totLen);
+      if (noop) writeNoopRecord(rec, 0, msg, this.prev);
+      else writeLogicalMessageRecord(rec, 0, this.prefix, msg, this.prev);
       let src = 0;
       while (src < totLen) {
         if (this.pageOff === 0) this.pageHeader(totLen - src);
@@ -218,7 +259,8 @@ export class WalGenerator {
    */
   generate(totalBytes: number, recordSize?: number): WalChunk {
     const target = this.pos + BigInt(totalBytes);
-    while (this.pos < target) this.appendRecord(recordSize ?? this.pickSize());
+    const every = this.xlogNoopEvery;
+    while (this.pos < target) this.appendRecord(recordSize ?? this.pickSize(), every > 0 && this.records % every === every - 1);
     return this.take();
   }
 

@@ -22,6 +22,8 @@ export const XLP_FIRST_IS_OVERWRITE_CONTRECORD = 0x0008;
 export const RM_XLOG_ID = 0;
 export const RM_LOGICALMSG_ID = 21;
 export const XLOG_SWITCH = 0x40;
+/** xl_info of an XLOG no-op record (its main data is ignored). */
+export const XLOG_NOOP = 0x20;
 export const XLOG_LOGICAL_MESSAGE = 0x00;
 export const XLR_BLOCK_ID_DATA_SHORT = 255;
 export const XLR_BLOCK_ID_DATA_LONG = 254;

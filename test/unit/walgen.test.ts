@@ -50,6 +50,26 @@ describe('WalGenerator', () => {
     assert.equal(big.readUInt32LE(25), 24 + 1 + 300);
   });
 
+  test('xlogNoopEvery: every Nth generated record is an XLOG no-op (rmid 0, info 0x20) that decodes, page-spanning ones too', () => {
+    const start = 0x1000028n;
+    const gen = new WalGenerator({ startLsn: start, seed: 5, xlogNoopEvery: 4 });
+    const chunk = gen.generate(2 * 1024 * 1024);
+    const { d, recs } = decode(chunk.bytes, start, 15, 65537);
+    assert.equal(d.error, undefined, d.errorMessage);
+    assert.equal(recs.length, gen.recordCount);
+    recs.forEach((r, i) => {
+      const noop = i % 4 === 3;
+      assert.deepEqual([r.rmid, r.info], noop ? [0, 0x20] : [21, 0x00], `record ${i}`);
+    });
+    // generate() makes some records longer than a page: no-ops among them cross page boundaries too.
+    assert.ok(recs.some((r, i) => i % 4 === 3 && r.totLen > 8192), 'a no-op spans pages');
+    // Without the option the stream is what it always was: logical messages only, byte for byte.
+    const plain = new WalGenerator({ startLsn: start, seed: 5 }).generate(64 * 1024).bytes;
+    const again = new WalGenerator({ startLsn: start, seed: 5, xlogNoopEvery: 0 }).generate(64 * 1024).bytes;
+    assert.deepEqual(again, plain);
+    assert.ok(decode(plain, start).recs.every((r) => r.rmid === 21));
+  });
+
   test('WAL from right after the first long header decodes record by record, across segments', () => {
     const start = 0x1000028n;
     const gen = new WalGenerator({ startLsn: start, systemId: 42n, seed: 3 });
