@@ -50,10 +50,7 @@ interface Round {
  * as it shuts down, a connection's as it ends): code optimized for the old shapes was thrown away
  * at the end of the warm-up (--trace-deopt: "code dependencies" for the batch, acceptor and WAL
  * decoder code), and compiled again during the first real stream (15 compilations, 68 ms of
- * compile time in a 143 MiB stream). After a rehearsal the real round's stop changes nothing.
- * And code V8 optimized while a function had made only one closure is specialised to that
- * closure: with two safekeepers made, what the round compiles for the per-safekeeper closures
- * (the chart's implementations, the actor system's) is the shared kind the real one reuses.
+ * compile time in a 143 MiB stream). After a rehearsal the main round's stop throws nothing away.
  */
 const REHEARSAL: Round = { commits: 20, connections: [{ version: 2, streamBefore: MIB, streamAfter: 0 }] };
 
