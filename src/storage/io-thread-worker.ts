@@ -8,7 +8,7 @@
 
 import { fdatasyncSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { ACK_BYTES, ACK_OFFSET, DATA_OFFSET, JOB_BYTES, POSITION_OFFSET, Slot, type IoResultMessage } from './io-thread.js';
+import { ACK_BYTES, ACK_OFFSET, DATA_OFFSET, JOB_BYTES, POSITION_OFFSET, Slot, type IoFailureMessage } from './io-thread.js';
 
 const mailbox = workerData as SharedArrayBuffer;
 const slots = new Int32Array(mailbox, 0, POSITION_OFFSET / 4);
@@ -16,7 +16,7 @@ const position = new Float64Array(mailbox, POSITION_OFFSET, 1);
 const data = new Uint8Array(mailbox, DATA_OFFSET, JOB_BYTES);
 const ack = new Uint8Array(mailbox, ACK_OFFSET, ACK_BYTES);
 
-function errorFields(e: unknown): NonNullable<IoResultMessage['error']> {
+function errorFields(e: unknown): IoFailureMessage['error'] {
   const err = e as { message?: unknown; code?: unknown; syscall?: unknown };
   return {
     message: String(err?.message ?? e),
@@ -60,18 +60,18 @@ for (;;) {
   const id = Atomics.load(slots, Slot.Seq);
   if (id === seen) continue;
   seen = id;
-  let result: IoResultMessage;
+  let failure: IoFailureMessage | null = null;
   try {
     writeAll(slots[Slot.Fd], slots[Slot.Length], position[0], slots[Slot.Fdatasync] === 1);
     // Published before the ack leaves: whoever hears the ack can find the write durable here.
     Atomics.store(slots, Slot.Durable, id);
     const ackFd = slots[Slot.AckFd];
-    result = { id, ackSent: ackFd >= 0 ? sendAck(ackFd, slots[Slot.AckLength]) : 0 };
-    // A success is published in the mailbox too (IoThread.poll); failures only by message.
-    slots[Slot.AckSent] = result.ackSent;
+    // A success is published in the mailbox (IoThread.poll reads it, and so does the message's
+    // receiver); failures only by message.
+    slots[Slot.AckSent] = ackFd >= 0 ? sendAck(ackFd, slots[Slot.AckLength]) : 0;
     Atomics.store(slots, Slot.Done, id);
   } catch (e) {
-    result = { id, ackSent: 0, error: errorFields(e) };
+    failure = { id, error: errorFields(e) };
   }
-  parentPort!.postMessage(result);
+  parentPort!.postMessage(failure ?? id);
 }
