@@ -183,7 +183,7 @@ export function flush(session: WalPushSession): Promise<BatchResult> {
       const { reply, ackSent } = await a.flushWalAcking((r) => session.ack.offer(encodeReplies(codec, [withHsFeedback(timeline, r)!])));
       session.ack.settle(ackSent);
       settled = true;
-      if (reply.kind === 'AppendResponse') session.lastAppendResponse = reply;
+      session.replied(reply);
       return { ...emptyResult(), replies: [reply], repliesSent: true, flushed: true, queued: session.inbox.length, progress: progressOf(a) };
     } finally {
       if (!settled) session.ack.abandon();

@@ -9,7 +9,7 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { Ttid } from '../ids.js';
 import type { SafekeeperMetrics } from '../metrics.js';
-import { codecForVersion, type AppendResponse, type ProtocolCodec } from '../protocol/index.js';
+import { codecForVersion, type AcceptorMessage, type AppendResponse, type ProtocolCodec } from '../protocol/index.js';
 import type { Timeline } from '../timeline/timeline.js';
 import { BackendSerializer, SqlState, type FrameReader } from '../wire/index.js';
 import { Inbox } from './inbox.js';
@@ -127,6 +127,11 @@ export class WalPushSession {
         resolve();
       };
     });
+  }
+
+  /** A reply went (or is going) to the proposer: an AppendResponse becomes the one feedback copies repeat. */
+  replied(reply: AcceptorMessage): void {
+    if (reply.kind === 'AppendResponse') this.lastAppendResponse = reply;
   }
 
   /** A batch is done with every queued message up to stream position `mark` (see GrowingRing). */

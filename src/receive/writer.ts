@@ -27,9 +27,7 @@ export function encodeReplies(codec: ProtocolCodec, replies: readonly AcceptorMe
 
 /** Replies to the socket now; the last AppendResponse among them is remembered for feedback copies. */
 export function sendReplies(session: WalPushSession, replies: readonly AcceptorMessage[]): void {
-  for (const reply of replies) {
-    if (reply.kind === 'AppendResponse') session.lastAppendResponse = reply;
-  }
+  for (const reply of replies) session.replied(reply);
   writeReplies(session, replies);
 }
 
