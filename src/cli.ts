@@ -4,6 +4,7 @@
 
 import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { pinReceivePath } from './affinity.js';
 import { loadPublicKeys } from './auth/keys.js';
 import { ConfigError, parseArgs, type SafekeeperConfig } from './config.js';
 import { createLogger } from './log.js';
@@ -100,6 +101,7 @@ async function run(config: SafekeeperConfig): Promise<number> {
       inspector: config.inspector,
     });
     await sk.start();
+    await pinReceivePath(config.cpuAffinity, logger);
     await new Promise<void>((resolve) => {
       const unlisten = onStopSignal((signal) => {
         logger.info({ signal }, 'shutting down');

@@ -2,6 +2,7 @@
 // written for Neon's binary start us too. Flags of features we do not have yet
 // are accepted with a warning.
 
+import { parseCpuAffinity, type CpuAffinity } from './affinity.js';
 import type { LogFormat } from './log.js';
 
 export interface HostPort {
@@ -30,6 +31,8 @@ export interface SafekeeperConfig {
   inspector: HostPort | undefined;
   /** Commits run through a throwaway in-process safekeeper before the listeners open (0: none). */
   warmupCommits: number;
+  /** Where the event loop and the WAL I/O thread run (src/affinity.ts). */
+  cpuAffinity: CpuAffinity;
   /** Flags accepted for compatibility that do nothing yet, for a startup warning. */
   inert: string[];
 }
@@ -65,6 +68,7 @@ const FLAGS: FlagSpec[] = [
   { names: ['--control-file-save-interval'], value: 'DURATION', help: 'save pending in-memory LSNs to the control file after this long (default 300s)' },
   { names: ['--inspector'], value: 'HOST:PORT', help: 'live inspector: web page at / and WebSocket at /ws on this address (off by default; e.g. 127.0.0.1:7680)' },
   { names: ['--warmup-commits'], value: 'N', help: `before listening, compile the receive path by running N commits through a throwaway in-process safekeeper (default ${DEFAULT_WARMUP_COMMITS}; 0: off)` },
+  { names: ['--cpu-affinity'], value: 'off|CPU', help: 'pin the event loop and the WAL I/O thread to this CPU, for a host that gives the safekeeper a CPU of its own (Linux, with taskset; default off)' },
   { names: ['--walsenders-keep-horizon'], help: 'WAL removal keeps segments needed by walsenders (no WAL removal yet: no effect)' },
   { names: ['--current-thread-runtime'], help: 'accepted for compatibility; Node is single-threaded anyway' },
   { names: ['--pg-auth-public-key-path'], value: 'PATH', help: 'Ed25519 PEM public key, or a directory of them: JWT auth on --listen-pg' },
@@ -181,6 +185,9 @@ export function parseArgs(argv: string[], version = '0.0.0'): ParsedArgs {
   const inspector = str('--inspector');
   const warmup = str('--warmup-commits');
   if (warmup !== undefined && !/^\d{1,7}$/.test(warmup)) throw new ConfigError(`--warmup-commits: expected a number of commits, got '${warmup}'`);
+  const affinityText = str('--cpu-affinity') ?? 'off';
+  const cpuAffinity = parseCpuAffinity(affinityText);
+  if (!cpuAffinity) throw new ConfigError(`--cpu-affinity: expected off or a CPU number, got '${affinityText}'`);
   return {
     kind: 'run',
     config: {
@@ -202,6 +209,7 @@ export function parseArgs(argv: string[], version = '0.0.0'): ParsedArgs {
       walsendersKeepHorizon: values.has('--walsenders-keep-horizon'),
       inspector: inspector ? parseHostPort(inspector, '--inspector') : undefined,
       warmupCommits: warmup !== undefined ? Number(warmup) : DEFAULT_WARMUP_COMMITS,
+      cpuAffinity,
       inert,
     },
   };

@@ -61,6 +61,11 @@ export interface IoFailureMessage {
   error: { message: string; code?: string; syscall?: string };
 }
 
+/** The thread's first message: it runs its loop; `ready` is its kernel thread id (Linux), else null. */
+export interface IoReadyMessage {
+  ready: number | null;
+}
+
 /** A failed write, shaped like Node's own fs errors (code, syscall) so failure reports read the same. */
 function ioError(e: IoFailureMessage['error']): Error {
   return Object.assign(new Error(e.message), { code: e.code, syscall: e.syscall });
@@ -78,14 +83,17 @@ export class IoThread {
   private broken: Error | null = null;
   /** The thread is running its loop: until then (and if it never gets there) nothing is given to it. */
   private ready = false;
+  private tid: number | null = null;
 
   constructor(workerUrl: URL) {
     // No inherited Node flags: some are refused in workers, and the thread needs none.
     this.worker = new Worker(workerUrl, { workerData: this.mailbox, execArgv: [] });
-    this.worker.on('message', (r: number | IoFailureMessage | 'ready') => {
-      if (r === 'ready') this.ready = true;
-      else if (typeof r === 'number') this.settle(r, null);
-      else this.settle(r.id, r.error);
+    this.worker.on('message', (r: number | IoFailureMessage | IoReadyMessage) => {
+      if (typeof r === 'number') this.settle(r, null);
+      else if ('ready' in r) {
+        this.ready = true;
+        this.tid = r.ready;
+      } else this.settle(r.id, r.error);
     });
     this.worker.on('error', (e) => this.fail(e));
     this.worker.on('exit', (code) => this.fail(new Error(`WAL I/O thread exited with code ${code}`)));
@@ -151,7 +159,12 @@ export class IoThread {
     return Atomics.load(this.slots, Slot.Durable) === id;
   }
 
-  /** Resolves once the thread runs its loop (tests; the store simply skips a thread that is not idle). */
+  /** The thread's kernel id (Linux) once it runs, for CPU affinity; null elsewhere or before. */
+  get threadId(): number | null {
+    return this.tid;
+  }
+
+  /** Resolves once the thread runs its loop (tests, CPU affinity; the store simply skips a thread that is not idle). */
   async started(): Promise<void> {
     while (!this.ready) {
       if (this.broken) throw this.broken;
