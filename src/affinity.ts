@@ -12,8 +12,8 @@
 // 135 us later pinned to the other one (bench/README.md, "CPU affinity").
 //
 // Why not by default: a pinned event loop cannot move away from a busy CPU.
-// Three safekeepers on two cores streamed 12 % slower pinned, and their p99
-// commit latency grew by a quarter even when the pair was pinned only while
+// Three safekeepers on two cores streamed 13 % slower pinned, and their p99
+// commit latency grew by a third even when the pair was pinned only while
 // commits came one at a time and let go when another busy thread shared its
 // CPU. Pinning only the I/O thread does not keep the pair together either:
 // the scheduler moves the event loop off the CPU the I/O thread wakes on.
