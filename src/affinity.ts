@@ -73,25 +73,30 @@ export const taskset: SetAffinity = (cpu, tid) =>
   });
 
 /**
- * Pins the event loop (the main thread, whose id is the pid) and the WAL I/O thread (started here
- * if the warm-up did not) as `setting` says. Returns the pinned thread ids, or null when nothing
- * was pinned; logs why. Never fails the server.
+ * Pins the event loop (the main thread, whose id is the pid) and then the WAL I/O thread (started
+ * here if the warm-up did not) as `setting` says. Returns the threads it pinned, possibly only the
+ * event loop if the I/O thread refused or does not exist; logs what it did. Never fails the server.
  */
-export async function pinReceivePath(setting: CpuAffinity, logger: Logger, set: SetAffinity = taskset, usable = allowedCpus()): Promise<number[] | null> {
-  if (setting.kind === 'off') return null;
-  if (usable === null || !usable.includes(setting.cpu)) {
-    logger.warn({ cpu: setting.cpu, usable_cpus: usable }, '--cpu-affinity: that CPU is not usable here (or this is not Linux); nothing pinned');
-    return null;
+export async function pinReceivePath(setting: CpuAffinity, logger: Logger, set: SetAffinity = taskset, usable = allowedCpus()): Promise<number[]> {
+  if (setting.kind === 'off') return [];
+  const cpu = setting.cpu;
+  if (usable === null || !usable.includes(cpu)) {
+    logger.warn({ cpu, usable_cpus: usable }, '--cpu-affinity: that CPU is not usable here (or this is not Linux); nothing pinned');
+    return [];
   }
   const thread = ioThread();
   await thread?.started().catch(() => {}); // a thread that cannot start is reported where it is used
-  const tids = thread?.threadId != null ? [process.pid, thread.threadId] : [process.pid];
-  try {
-    for (const tid of tids) await set(setting.cpu, tid);
-  } catch (err) {
-    logger.warn({ cpu: setting.cpu, err: (err as Error).message }, 'cannot pin the event loop and WAL I/O thread; they run where the scheduler puts them');
-    return null;
+  const ioTid = thread?.threadId ?? null;
+  const pinned: number[] = [];
+  for (const tid of ioTid === null ? [process.pid] : [process.pid, ioTid]) {
+    try {
+      await set(cpu, tid);
+      pinned.push(tid);
+    } catch (err) {
+      logger.warn({ cpu, thread: tid, pinned, err: (err as Error).message }, '--cpu-affinity: taskset refused; that thread runs where the scheduler puts it');
+      return pinned;
+    }
   }
-  logger.info({ cpu: setting.cpu, threads: tids }, 'event loop and WAL I/O thread pinned to one CPU');
-  return tids;
+  logger.info({ cpu, event_loop: process.pid, io_thread: ioTid }, 'event loop and WAL I/O thread pinned to one CPU');
+  return pinned;
 }

@@ -56,8 +56,10 @@ describe('--cpu-affinity', { skip }, () => {
     let p: RawProposer | null = null;
     try {
       const line = await s.waitForLog((l) => l.msg === 'event loop and WAL I/O thread pinned to one CPU');
-      const [pid, io] = line.threads as number[];
+      const pid = line.event_loop as number;
+      const io = line.io_thread as number;
       assert.equal(pid, s.pid);
+      assert.equal(typeof io, 'number');
       const cpus = threadCpus(s.pid);
       assert.deepEqual(cpus.get(pid!), [cpu]);
       assert.deepEqual(cpus.get(io!), [cpu]);

@@ -61,30 +61,33 @@ describe('pinReceivePath', () => {
 
   test('off pins nothing', async () => {
     const { calls, set } = recorder();
-    assert.equal(await pinReceivePath({ kind: 'off' }, silentLogger(), set, [0, 1]), null);
+    assert.deepEqual(await pinReceivePath({ kind: 'off' }, silentLogger(), set, [0, 1]), []);
     assert.deepEqual(calls, []);
   });
 
   test('a CPU that is not usable pins nothing', async () => {
     const { calls, set } = recorder();
-    assert.equal(await pinReceivePath({ kind: 'cpu', cpu: 2 }, silentLogger(), set, [0, 1]), null);
-    assert.equal(await pinReceivePath({ kind: 'cpu', cpu: 0 }, silentLogger(), set, null), null);
+    assert.deepEqual(await pinReceivePath({ kind: 'cpu', cpu: 2 }, silentLogger(), set, [0, 1]), []);
+    assert.deepEqual(await pinReceivePath({ kind: 'cpu', cpu: 0 }, silentLogger(), set, null), []);
     assert.deepEqual(calls, []);
   });
 
-  test('the event loop first, then the I/O thread; a refusal is survived', async (t) => {
+  test('the event loop first, then the I/O thread; a refusal is survived and reported', async (t) => {
     if (process.platform !== 'linux') return t.skip('the I/O thread names its kernel id on Linux');
     const { calls, set } = recorder();
     const tids = await pinReceivePath({ kind: 'cpu', cpu: 1 }, silentLogger(), set, [0, 1]);
-    assert.equal(tids?.length, 2);
-    assert.equal(tids![0], process.pid);
-    assert.notEqual(tids![1], process.pid);
+    assert.equal(tids.length, 2);
+    assert.equal(tids[0], process.pid);
+    assert.notEqual(tids[1], process.pid);
     assert.deepEqual(calls, [
       [1, process.pid],
-      [1, tids![1]],
+      [1, tids[1]],
     ]);
-    const failing = recorder(tids![1]);
-    assert.equal(await pinReceivePath({ kind: 'cpu', cpu: 1 }, silentLogger(), failing.set, [0, 1]), null);
+    const failing = recorder(tids[1]);
+    assert.deepEqual(await pinReceivePath({ kind: 'cpu', cpu: 1 }, silentLogger(), failing.set, [0, 1]), [process.pid], 'only the event loop');
+    const refusedFirst = recorder(process.pid);
+    assert.deepEqual(await pinReceivePath({ kind: 'cpu', cpu: 1 }, silentLogger(), refusedFirst.set, [0, 1]), []);
+    assert.equal(refusedFirst.calls.length, 1, 'nothing more is tried');
   });
 });
 
