@@ -6,8 +6,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
-import { allowedCpus, parseCpuList } from '../../src/affinity.js';
+import { readdirSync } from 'node:fs';
+import { allowedCpus } from '../../src/affinity.js';
 import { FIRST_RECORD_LSN, RawProposer, randomId } from '../helpers/raw-client.js';
 import { removeDir, startServer, stopServer, type ServerProcess } from '../helpers/server-process.js';
 
@@ -34,12 +34,8 @@ const skip =
 function threadCpus(pid: number): Map<number, number[]> {
   const out = new Map<number, number[]>();
   for (const tid of readdirSync(`/proc/${pid}/task`).map(Number)) {
-    try {
-      const m = /^Cpus_allowed_list:\s*(\S+)$/m.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'));
-      out.set(tid, parseCpuList(m![1])!);
-    } catch {
-      // a thread that just ended
-    }
+    const cpus = allowedCpus(`/proc/${pid}/task/${tid}/status`);
+    if (cpus) out.set(tid, cpus); // else a thread that just ended
   }
   return out;
 }
