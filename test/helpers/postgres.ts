@@ -86,8 +86,15 @@ export class PgCluster {
     await appendFile(path.join(this.datadir, 'postgresql.auto.conf'), `\n${text}\n`);
   }
 
-  start(): Promise<RunResult> {
-    return pgRun('pg_ctl', ['-D', this.datadir, '-l', path.join(this.datadir, 'server.log'), '-w', '-t', '60', 'start']);
+  /** Starts the cluster; a failure carries the end of its server log (the data dir may be gone by the report). */
+  async start(): Promise<RunResult> {
+    const log = path.join(this.datadir, 'server.log');
+    try {
+      return await pgRun('pg_ctl', ['-D', this.datadir, '-l', log, '-w', '-t', '60', 'start']);
+    } catch (err) {
+      const tail = existsSync(log) ? readFileSync(log, 'utf8').split('\n').slice(-15).join('\n') : '(no server.log)';
+      throw new Error(`${(err as Error).message}\nserver.log (end):\n${tail}`);
+    }
   }
 
   stop(mode: 'fast' | 'immediate' = 'fast'): Promise<RunResult> {

@@ -13,7 +13,7 @@ import { formatLsn, parseLsn, type Lsn } from '../../src/lsn.js';
 import { segmentFileName } from '../../src/storage/wal-format.js';
 import { repoRoot } from '../helpers/paths.js';
 import { PgCluster, pgRun, pgWorkDir, postgresMissing } from '../helpers/postgres.js';
-import { removeDir, startServer, stopServer, type ServerProcess } from '../helpers/server-process.js';
+import { removeDir, restartablePort, startServer, stopServer, type ServerProcess } from '../helpers/server-process.js';
 import { SEG, randomTtid, waitUntil } from '../helpers/cluster.js';
 
 const skip = postgresMissing();
@@ -27,7 +27,6 @@ after(async () => {
   }
 });
 
-const port = () => 20000 + Math.floor(Math.random() * 20000);
 const segOf = (lsn: Lsn) => lsn / BigInt(SEG);
 
 function node(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -53,7 +52,7 @@ async function receive(dir: string, conninfo: string, start: Lsn, end: Lsn): Pro
 
 test('a real primary: WAL through three safekeepers to pg_receivewal (byte-identical) and a hot standby (same data)', { skip, timeout: 300_000 }, async () => {
   const work = await pgWorkDir('sk-pg-');
-  const primary = await PgCluster.init(path.join(work, 'primary'), port());
+  const primary = await PgCluster.init(path.join(work, 'primary'), await restartablePort());
   clusters.push(primary);
   await primary.configure({ wal_level: 'replica', wal_keep_size: '2GB', max_wal_senders: 4 });
   await primary.start();
@@ -117,7 +116,7 @@ test('a real primary: WAL through three safekeepers to pg_receivewal (byte-ident
 
   // The base backup as a hot standby of safekeeper 2.
   await writeFile(path.join(base, 'standby.signal'), '');
-  const standby = new PgCluster(base, port());
+  const standby = new PgCluster(base, await restartablePort());
   clusters.push(standby);
   await standby.configure({
     hot_standby: 'on',
