@@ -7,6 +7,8 @@
 //                         x1 run                                       ÷ raw-sink-cpu-ms-per-mib
 //   ack-latency-x1 / -x3  one small record per commit, the next sent once the
 //                         previous is acknowledged                     vs fsync-latency, loopback-echo
+//   thread-wake-two-cpus  a futex round trip between two threads on two CPUs
+//                         (the hand-off to the WAL I/O thread)         vs thread-wake-one-cpu
 //
 // Rounds interleave everything, and each figure is the median over rounds.
 
@@ -16,6 +18,7 @@ import { ackLatency, echoLatency, fsyncLatency, type LatencyResult } from './sce
 import { rawSink } from './scenarios/cpu.js';
 import { diskWrite } from './scenarios/disk.js';
 import { runIngest } from './scenarios/ingest.js';
+import { threadWake } from './scenarios/thread-wake.js';
 
 export interface ShapedOptions {
   /** WAL per ingest run. */
@@ -41,6 +44,9 @@ export interface ShapedFigures {
   'ack-latency-x3': LatencyResult;
   'fsync-latency': LatencyResult;
   'loopback-echo': LatencyResult;
+  /** Null where it cannot be measured (fewer than two CPUs, no taskset). */
+  'thread-wake-one-cpu': LatencyResult | null;
+  'thread-wake-two-cpus': LatencyResult | null;
 }
 
 const SEND = 128 * 1024;
@@ -56,7 +62,11 @@ function medianOrNull(xs: Array<number | null>): number | null {
   return v.length ? median(v) : null;
 }
 
-function medianLatency(rs: LatencyResult[]): LatencyResult {
+function medianLatency(rs: LatencyResult[]): LatencyResult;
+function medianLatency(rs: Array<LatencyResult | null>): LatencyResult | null;
+function medianLatency(all: Array<LatencyResult | null>): LatencyResult | null {
+  const rs = all.filter((r): r is LatencyResult => r !== null);
+  if (rs.length === 0 || rs.length < all.length) return null;
   return {
     samples: rs[0]!.samples,
     p50_us: median(rs.map((r) => r.p50_us)),
@@ -81,6 +91,8 @@ export async function runWalproposerShaped(opts: ShapedOptions, log: (line: stri
     ack3: [] as LatencyResult[],
     fsync: [] as LatencyResult[],
     echo: [] as LatencyResult[],
+    wakeOne: [] as Array<LatencyResult | null>,
+    wakeTwo: [] as Array<LatencyResult | null>,
   };
   for (let round = 1; round <= opts.rounds; round++) {
     runs.disk.push((await diskWrite(wal.main.bytes, SEND, opts.syncEveryBytes)).mbps);
@@ -93,6 +105,8 @@ export async function runWalproposerShaped(opts: ShapedOptions, log: (line: stri
     runs.x3.push((await runIngest({ servers: 3, noSync: false, wal })).commitMbps);
     runs.fsync.push(fsyncLatency(opts.commits));
     runs.echo.push(await echoLatency(opts.commits));
+    runs.wakeOne.push(await threadWake({ wakes: opts.commits, sameCpu: true }));
+    runs.wakeTwo.push(await threadWake({ wakes: opts.commits, sameCpu: false }));
     runs.ack1.push(await ackLatency({ servers: 1, commits: opts.commits }));
     runs.ack3.push(await ackLatency({ servers: 3, commits: opts.commits }));
     log(`  round ${round}/${opts.rounds}: x1 ${runs.x1.at(-1)!.toFixed(1)} MiB/s, x3 ${runs.x3.at(-1)!.toFixed(1)} MiB/s, ` +
@@ -113,17 +127,24 @@ export async function runWalproposerShaped(opts: ShapedOptions, log: (line: stri
     'ack-latency-x3': medianLatency(runs.ack3),
     'fsync-latency': medianLatency(runs.fsync),
     'loopback-echo': medianLatency(runs.echo),
+    'thread-wake-one-cpu': medianLatency(runs.wakeOne),
+    'thread-wake-two-cpus': medianLatency(runs.wakeTwo),
   };
   log(formatShaped(figures));
   return figures;
 }
 
 const lat = (r: LatencyResult) => `p50 ${r.p50_us.toFixed(0)} / p99 ${r.p99_us.toFixed(0)} / max ${r.max_us.toFixed(0)} µs`;
+const latOrNa = (r: LatencyResult | null) => (r === null ? 'n/a' : lat(r));
+const acrossCpus = (one: LatencyResult | null, two: LatencyResult | null) =>
+  one === null || two === null ? 'n/a (needs 2 CPUs and taskset)' : `p50 +${(two.p50_us - one.p50_us).toFixed(0)} µs per round trip across CPUs`;
 const num = (v: number | null, unit: string) => (v === null ? 'n/a' : `${v.toFixed(2)} ${unit}`);
 
 export function formatShaped(f: ShapedFigures): string {
   const fsync = f['fsync-latency'];
   const echo = f['loopback-echo'];
+  const wakeOne = f['thread-wake-one-cpu'];
+  const wakeTwo = f['thread-wake-two-cpus'];
   const over = (r: LatencyResult) => `p50 +${(r.p50_us - fsync.p50_us - echo.p50_us).toFixed(0)} µs over fsync + echo`;
   return table(
     ['figure (stable name)', 'result', 'baseline', 'ratio / difference'],
@@ -133,6 +154,7 @@ export function formatShaped(f: ShapedFigures): string {
       ['cpu-ms-per-mib', num(f['cpu-ms-per-mib'].value, 'ms'), `raw-sink-cpu-ms-per-mib ${num(f['raw-sink-cpu-ms-per-mib'].value, 'ms')}`, fmtRatio(f['cpu-ms-per-mib'].ratio_vs_raw_sink)],
       ['ack-latency-x1', lat(f['ack-latency-x1']), `fsync-latency ${lat(fsync)}`, over(f['ack-latency-x1'])],
       ['ack-latency-x3', lat(f['ack-latency-x3']), `loopback-echo ${lat(echo)}`, over(f['ack-latency-x3'])],
+      ['thread-wake-two-cpus', latOrNa(wakeTwo), `thread-wake-one-cpu ${latOrNa(wakeOne)}`, acrossCpus(wakeOne, wakeTwo)],
     ],
   );
 }

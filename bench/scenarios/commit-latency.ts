@@ -26,7 +26,8 @@ export interface LatencyResult {
 /** Bytes of each commit's record message (a pgbench commit record is about this size). */
 const COMMIT_RECORD_BYTES = 100;
 
-function percentiles(us: number[]): LatencyResult {
+/** p50, p99 and max of samples in microseconds. */
+export function percentiles(us: number[]): LatencyResult {
   const s = [...us].sort((a, b) => a - b);
   const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
   return { samples: s.length, p50_us: at(0.5), p99_us: at(0.99), max_us: s[s.length - 1]! };
