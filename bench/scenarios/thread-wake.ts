@@ -30,6 +30,7 @@ const worker = new Worker(\`
     Atomics.store(slots, 1, seen);
     Atomics.notify(slots, 1);
   }\`, { eval: true, workerData: slots.buffer });
+worker.once('error', () => process.exit(1));
 worker.once('message', (tid) => {
   execFileSync('taskset', ['-p', '-c', String(mainCpu), String(process.pid)], { stdio: 'ignore' });
   execFileSync('taskset', ['-p', '-c', String(workerCpu), String(tid)], { stdio: 'ignore' });
@@ -65,7 +66,10 @@ export async function threadWake(opts: { wakes: number; sameCpu: boolean }): Pro
   const child = spawn(process.execPath, ['-e', WAKES_CHILD, ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  // A child that cannot finish (a worker that never reports its thread id) counts as unmeasured.
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000 + opts.wakes * 10);
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve).once('error', () => resolve(null)));
+  clearTimeout(timer);
   if (code !== 0) return null;
   return percentiles(JSON.parse(out) as number[]);
 }
