@@ -2,8 +2,8 @@
 // the one thread crossing a commit makes that a single-threaded safekeeper
 // does not (event loop → WAL I/O thread, src/storage/io-thread.ts).
 //
-// A child process runs a main thread and a worker pinned with taskset, either
-// both on one CPU or on two. The main thread sleeps 400 µs (about a durable
+// A child process (thread-wake-child.ts) runs a main thread and a worker pinned
+// with taskset, both on one CPU or on two. The main thread sleeps 400 µs (about a durable
 // write: long enough for an unused CPU to go idle), then wakes the worker
 // through a futex as the I/O thread is woken (Atomics.notify); the worker
 // wakes it back the same way. One sample is that round trip. On a VM, waking a
@@ -11,42 +11,9 @@
 // what that costs here.
 
 import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { allowedCpus } from '../../src/affinity.js';
 import { percentiles, type LatencyResult } from './commit-latency.js';
-
-const WAKES_CHILD = `
-const { Worker } = require('node:worker_threads');
-const { execFileSync } = require('node:child_process');
-const [mainCpu, workerCpu, wakes] = process.argv.slice(1).map(Number);
-const slots = new Int32Array(new SharedArrayBuffer(16));
-const worker = new Worker(\`
-  const { workerData, parentPort } = require('node:worker_threads');
-  const slots = new Int32Array(workerData);
-  parentPort.postMessage(Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop()));
-  let seen = 0;
-  for (;;) {
-    Atomics.wait(slots, 0, seen);
-    seen = Atomics.load(slots, 0);
-    Atomics.store(slots, 1, seen);
-    Atomics.notify(slots, 1);
-  }\`, { eval: true, workerData: slots.buffer });
-worker.once('error', () => process.exit(1));
-worker.once('message', (tid) => {
-  execFileSync('taskset', ['-p', '-c', String(mainCpu), String(process.pid)], { stdio: 'ignore' });
-  execFileSync('taskset', ['-p', '-c', String(workerCpu), String(tid)], { stdio: 'ignore' });
-  const us = [];
-  for (let i = 1; i <= wakes + 50; i++) {
-    Atomics.wait(slots, 2, 0, 0.4);
-    const t0 = process.hrtime.bigint();
-    Atomics.store(slots, 0, i);
-    Atomics.notify(slots, 0);
-    while (Atomics.load(slots, 1) !== i) Atomics.wait(slots, 1, i - 1);
-    if (i > 50) us.push(Number(process.hrtime.bigint() - t0) / 1000);
-  }
-  process.stdout.write(JSON.stringify(us));
-  process.exit(0);
-});
-`;
 
 /** The two CPUs the cross-CPU case uses, or null when this process may use fewer than two (or is not on Linux). */
 export function wakeCpus(): [number, number] | null {
@@ -63,7 +30,8 @@ export async function threadWake(opts: { wakes: number; sameCpu: boolean }): Pro
   if (!cpus) return null;
   const [a, b] = cpus;
   const args = [String(a), String(opts.sameCpu ? a : b), String(opts.wakes)];
-  const child = spawn(process.execPath, ['-e', WAKES_CHILD, ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const script = fileURLToPath(new URL('./thread-wake-child.js', import.meta.url));
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   // A child that cannot finish (a worker that never reports its thread id) counts as unmeasured.

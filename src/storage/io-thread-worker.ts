@@ -6,8 +6,9 @@
 // would block stops, and the event loop sends what is left, so this thread
 // never waits on a peer.
 
-import { fdatasyncSync, readlinkSync, writeSync } from 'node:fs';
+import { fdatasyncSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
+import { kernelThreadId } from '../thread-id.js';
 import { ACK_BYTES, ACK_OFFSET, DATA_OFFSET, JOB_BYTES, POSITION_OFFSET, Slot, type IoFailureMessage, type IoReadyMessage } from './io-thread.js';
 
 const mailbox = workerData as SharedArrayBuffer;
@@ -53,16 +54,7 @@ function sendAck(fd: number, length: number): number {
   return sent;
 }
 
-/** This thread's kernel id, for CPU affinity (src/affinity.ts); Linux names it in /proc/thread-self. */
-function kernelThreadId(): number | null {
-  try {
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    return Number.isInteger(tid) && tid > 0 ? tid : null;
-  } catch {
-    return null;
-  }
-}
-
+// Its kernel id goes first, for CPU affinity (src/affinity.ts).
 parentPort!.postMessage({ ready: kernelThreadId() } satisfies IoReadyMessage);
 let seen = 0;
 for (;;) {
